@@ -1,0 +1,159 @@
+//! [`AnyTensor`]: a shape-erased tensor, for APIs that hold values of many shapes at once
+//! (a tape's per-node cotangents, a recorded forward pass).
+
+use crate::error::{Result, TapeError};
+use crate::float::Float;
+use ndarray::{Array, ArrayD, ArrayViewD, Dimension, IxDyn};
+use std::fmt;
+
+/// A tensor of any shape: an `ArrayD<F>` inside; a scalar is 0-dimensional.
+#[derive(Clone, PartialEq)]
+pub struct AnyTensor<F = f64> {
+    array: ArrayD<F>,
+}
+
+impl<F: Float> AnyTensor<F> {
+    /// Wraps an array of dynamic dimension.
+    pub fn new(array: ArrayD<F>) -> Self {
+        AnyTensor { array }
+    }
+
+    /// A 0-dimensional tensor holding `value`.
+    pub fn scalar(value: F) -> Self {
+        AnyTensor {
+            array: ndarray::arr0(value).into_dyn(),
+        }
+    }
+
+    /// Zeros of the given shape (`&[]` for a scalar).
+    pub fn zeros(shape: &[usize]) -> Self {
+        AnyTensor {
+            array: ArrayD::zeros(IxDyn(shape)),
+        }
+    }
+
+    /// The shape (`[]` for a scalar).
+    pub fn shape(&self) -> &[usize] {
+        self.array.shape()
+    }
+
+    /// A read-only view.
+    pub fn view(&self) -> ArrayViewD<'_, F> {
+        self.array.view()
+    }
+
+    /// The array inside.
+    pub fn into_array(self) -> ArrayD<F> {
+        self.array
+    }
+
+    /// The value of a 0-dimensional tensor; `None` for any other shape.
+    pub fn to_scalar(&self) -> Option<F> {
+        if self.array.ndim() == 0 {
+            self.array.first().copied()
+        } else {
+            None
+        }
+    }
+
+    /// The array with a static dimension type, e.g. `Ix2`.
+    ///
+    /// # Errors
+    /// [`TapeError::Rank`] when the tensor's rank differs from `D`'s.
+    pub fn into_dimensionality<D: Dimension>(self) -> Result<Array<F, D>> {
+        let shape = self.array.shape().to_vec();
+        self.array.into_dimensionality::<D>().map_err(|_| {
+            TapeError::rank(
+                "into_dimensionality",
+                "rank differs from the requested dimension",
+                &shape,
+            )
+        })
+    }
+
+    /// The elementwise sum of two tensors of the same shape (nothing is broadcast).
+    ///
+    /// # Errors
+    /// [`TapeError::ContributionShape`] when the shapes differ.
+    pub fn add(&self, other: &AnyTensor<F>) -> Result<AnyTensor<F>> {
+        if self.shape() != other.shape() {
+            return Err(TapeError::ContributionShape {
+                op: "add",
+                expected: self.shape().to_vec(),
+                got: other.shape().to_vec(),
+                node: None,
+            });
+        }
+        Ok(AnyTensor {
+            array: &self.array + &other.array,
+        })
+    }
+}
+
+impl<F: Float> fmt::Debug for AnyTensor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(v) = self.to_scalar() {
+            write!(f, "AnyTensor({v:?})")
+        } else {
+            write!(
+                f,
+                "AnyTensor(shape {:?}, {:?})",
+                self.shape(),
+                self.array.as_slice_memory_order()
+            )
+        }
+    }
+}
+
+impl<F: Float> fmt::Display for AnyTensor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.array, f)
+    }
+}
+
+impl<F: Float, D: Dimension> From<Array<F, D>> for AnyTensor<F> {
+    fn from(array: Array<F, D>) -> Self {
+        AnyTensor {
+            array: array.into_dyn(),
+        }
+    }
+}
+
+impl From<f64> for AnyTensor<f64> {
+    fn from(value: f64) -> Self {
+        AnyTensor::scalar(value)
+    }
+}
+
+impl From<f32> for AnyTensor<f32> {
+    fn from(value: f32) -> Self {
+        AnyTensor::scalar(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Ix2, array};
+
+    #[test]
+    fn scalars_are_zero_dimensional() {
+        let s = AnyTensor::scalar(2.5);
+        assert_eq!(s.shape(), &[] as &[usize]);
+        assert_eq!(s.to_scalar(), Some(2.5));
+        assert_eq!(AnyTensor::from(2.5), s);
+        assert_eq!(AnyTensor::<f64>::from(array![1.0]).to_scalar(), None);
+    }
+
+    #[test]
+    fn add_requires_equal_shapes() {
+        let a = AnyTensor::from(array![[1.0, 2.0]]);
+        assert_eq!(a.add(&a).unwrap(), AnyTensor::from(array![[2.0, 4.0]]));
+        assert!(a.add(&AnyTensor::zeros(&[2])).is_err());
+        assert_eq!(
+            a.clone().into_dimensionality::<Ix2>().unwrap(),
+            array![[1.0, 2.0]]
+        );
+        assert!(a.into_dimensionality::<ndarray::Ix1>().is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! The runtime of [tape](https://docs.rs/tape): what `#[differentiable]` generates code against.
+//!
+//! - [`Tensor`] and [`Value`]: scalars and `ndarray` arrays, one interface for both;
+//! - [`ops`]: every op's forward kernel and its vector-Jacobian product, side by side;
+//! - [`Acc`]: a parent's gradient slot (first contribution moved in, later ones added);
+//! - [`TapeError`]: every failure, naming the node, the op and the shapes;
+//! - [`AnyTensor`], [`NodeInfo`]: shape-erased values and the rows of a static tape;
+//! - [`functions`]: the plain op functions the prelude exports;
+//! - [`gradcheck`]: central differences in `f64`, for tests.
+//!
+//! Most users never name this crate: `tape::prelude` brings what a differentiable function
+//! needs.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod accumulate;
+pub mod any_tensor;
+pub mod broadcast;
+pub mod error;
+pub mod float;
+pub mod functions;
+pub mod gradcheck;
+pub mod node;
+pub mod ops;
+pub mod tensor;
+
+pub use accumulate::{Acc, grad_or_zeros};
+pub use any_tensor::AnyTensor;
+pub use error::{NodeLabel, Result, TapeError};
+pub use float::Float;
+pub use node::NodeInfo;
+pub use tensor::{Input, Tensor, Value};
+
+/// Attaches the node an error happened at: `at(kernel(..), 4, Some("z"))?` in generated code.
+///
+/// # Errors
+/// The kernel's error, now naming node `id`.
+#[inline]
+pub fn at<T>(result: Result<T>, id: usize, name: Option<&'static str>) -> Result<T> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(error) => Err(error.at_node(id, name)),
+    }
+}

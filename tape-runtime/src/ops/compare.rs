@@ -1,0 +1,188 @@
+//! Elementwise comparisons: `maximum`, `minimum` (broadcasting) and `clamp`.
+//!
+//! At a tie the cotangent is split evenly between the two sides, so `maximum(x, x)` has
+//! derivative 1 in `x` and the choice of side never biases a gradient.
+
+use super::{share, unary_vjp};
+use crate::accumulate::Acc;
+use crate::broadcast::Broadcast;
+use crate::error::{Result, TapeError};
+use crate::float::Float;
+use crate::tensor::{Tensor, Value};
+use num_traits::Zero;
+
+/// The share of the cotangent that goes to `x` when it is compared with `other` and `x` wins
+/// where `wins(x, other)`: 1, ½ at a tie, else 0.
+fn winner_share<F: Float>(x: F, other: F, wins: bool) -> F {
+    if x == other {
+        F::from_f64(0.5)
+    } else if wins {
+        F::one()
+    } else {
+        F::zero()
+    }
+}
+
+/// `y = max(a, b)` elementwise. PyTorch `torch.maximum`.
+///
+/// # Errors
+/// [`TapeError::Shape`] when the shapes do not broadcast.
+pub fn maximum<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
+    a.zip_with(b, "maximum", |x, y| if y > x { y } else { x })
+}
+
+/// VJP of [`maximum`]: `ā = ḡ·[a > b]`, `b̄ = ḡ·[b > a]`, each `½ḡ` at a tie.
+///
+/// # Errors
+/// When `g` does not have the output's shape.
+pub fn maximum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
+    g: A::Out,
+    a: &A,
+    b: &B,
+    _y: &A::Out,
+    da: Acc<'_, A::Owned>,
+    db: Acc<'_, B::Owned>,
+) -> Result<()> {
+    let (ga, gb) = share(g, da.wanted(), db.wanted());
+    if let Some(g) = gb {
+        db.put(A::grad_rhs(g, a, b, "maximum", |g, x, y| {
+            g * winner_share(y, x, y > x)
+        })?)?;
+    }
+    if let Some(g) = ga {
+        da.put(A::grad_lhs(g, a, b, "maximum", |g, x, y| {
+            g * winner_share(x, y, x > y)
+        })?)?;
+    }
+    Ok(())
+}
+
+/// `y = min(a, b)` elementwise. PyTorch `torch.minimum`.
+///
+/// # Errors
+/// [`TapeError::Shape`] when the shapes do not broadcast.
+pub fn minimum<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
+    a.zip_with(b, "minimum", |x, y| if y < x { y } else { x })
+}
+
+/// VJP of [`minimum`]: `ā = ḡ·[a < b]`, `b̄ = ḡ·[b < a]`, each `½ḡ` at a tie.
+///
+/// # Errors
+/// When `g` does not have the output's shape.
+pub fn minimum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
+    g: A::Out,
+    a: &A,
+    b: &B,
+    _y: &A::Out,
+    da: Acc<'_, A::Owned>,
+    db: Acc<'_, B::Owned>,
+) -> Result<()> {
+    let (ga, gb) = share(g, da.wanted(), db.wanted());
+    if let Some(g) = gb {
+        db.put(A::grad_rhs(g, a, b, "minimum", |g, x, y| {
+            g * winner_share(y, x, y < x)
+        })?)?;
+    }
+    if let Some(g) = ga {
+        da.put(A::grad_lhs(g, a, b, "minimum", |g, x, y| {
+            g * winner_share(x, y, x < y)
+        })?)?;
+    }
+    Ok(())
+}
+
+/// `y = min(max(x, lo), hi)` with constant bounds. PyTorch `torch.clamp`.
+///
+/// # Errors
+/// [`TapeError::Domain`] when `lo > hi` or a bound is NaN.
+pub fn clamp<T: Tensor>(x: &T, lo: T::Elem, hi: T::Elem) -> Result<T::Owned> {
+    if !(lo <= hi) {
+        return Err(TapeError::domain(
+            "clamp",
+            format!("lower bound {lo} is not ≤ upper bound {hi}"),
+        ));
+    }
+    Ok(T::Owned::map_view(x.as_view(), |v| {
+        if v < lo {
+            lo
+        } else if v > hi {
+            hi
+        } else {
+            v
+        }
+    }))
+}
+
+/// VJP of [`clamp`]: `x̄ = ḡ` strictly inside `(lo, hi)`, `0` at and beyond the bounds.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn clamp_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    lo: T::Elem,
+    hi: T::Elem,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    unary_vjp("clamp", g, x, y, dx, move |g, x, _| {
+        if x > lo && x < hi { g } else { T::Elem::zero() }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{check_fd1, check_fd2, det, vjp2};
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn ties_split_the_cotangent() {
+        // max(a, b): ā = [a > b], b̄ = [b > a], ½ each at a tie.
+        let a = array![1.0, 2.0, 3.0].into_dyn();
+        let b = array![3.0, 2.0, 1.0].into_dyn();
+        let g = array![1.0, 1.0, 1.0].into_dyn();
+        let (ga, gb) = vjp2(|a, b| maximum(a, b), maximum_vjp, &a, &b, &g);
+        assert_eq!(ga, array![0.0, 0.5, 1.0].into_dyn());
+        assert_eq!(gb, array![1.0, 0.5, 0.0].into_dyn());
+        let (ga, gb) = vjp2(|a, b| minimum(a, b), minimum_vjp, &a, &b, &g);
+        assert_eq!(ga, array![1.0, 0.5, 0.0].into_dyn());
+        assert_eq!(gb, array![0.0, 0.5, 1.0].into_dyn());
+    }
+
+    #[test]
+    fn clamp_is_flat_at_and_beyond_the_bounds() {
+        // clamp′ = 1 inside (lo, hi), 0 at and beyond.
+        let x = array![-2.0_f64, -1.0, 0.0, 1.0, 2.0];
+        let y = clamp(&x, -1.0, 1.0).unwrap();
+        assert_eq!(y, array![-1.0, -1.0, 0.0, 1.0, 1.0]);
+        let mut d = None;
+        clamp_vjp(
+            array![1.0, 1.0, 1.0, 1.0, 1.0],
+            &x,
+            &y,
+            -1.0,
+            1.0,
+            Acc::to(&mut d),
+        )
+        .unwrap();
+        assert_eq!(d, Some(array![0.0, 0.0, 1.0, 0.0, 0.0]));
+        assert!(clamp(&x, 1.0, -1.0).is_err());
+    }
+
+    #[test]
+    fn compare_vjps_match_fd() {
+        // Values far from ties, where the functions are smooth.
+        let a = det(&[3, 4], 1, -1.0, 1.0);
+        let b = det(&[4], 2, -1.0, 1.0);
+        check_fd2("maximum", |a, b| maximum(a, b), maximum_vjp, &a, &b, 1e-8);
+        check_fd2("minimum", |a, b| minimum(a, b), minimum_vjp, &a, &b, 1e-8);
+        check_fd1(
+            "clamp",
+            |x| clamp(x, -0.5, 0.5),
+            |g, x, y, d| clamp_vjp(g, x, y, -0.5, 0.5, d),
+            &a,
+            1e-8,
+        );
+    }
+}

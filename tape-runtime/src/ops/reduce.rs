@@ -1,0 +1,243 @@
+//! Reductions: `sum`, `mean` (to a scalar) and `sum_axis`, `mean_axis` (one axis removed).
+//!
+//! Each VJP broadcasts the cotangent back over the reduced elements; the means divide by the
+//! number of elements reduced.
+
+use crate::accumulate::Acc;
+use crate::error::{Result, TapeError};
+use crate::float::Float;
+use crate::tensor::{check_same_shape, into_dim};
+use ndarray::{Array, ArrayBase, Axis, Data, Dimension, RemoveAxis};
+
+fn check_axis<D: Dimension>(op: &'static str, shape: &[usize], axis: Axis) -> Result<()> {
+    if axis.index() < shape.len() {
+        Ok(())
+    } else {
+        Err(TapeError::axis(op, axis.index(), shape))
+    }
+}
+
+fn check_nonempty(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
+    if len > 0 {
+        Ok(())
+    } else {
+        Err(TapeError::domain(
+            op,
+            format!("the mean of no elements (shape {shape:?})"),
+        ))
+    }
+}
+
+/// `y = Σᵢ xᵢ`. PyTorch `x.sum()`.
+///
+/// # Errors
+/// Never.
+pub fn sum<F: Float, S: Data<Elem = F>, D: Dimension>(x: &ArrayBase<S, D>) -> Result<F> {
+    Ok(x.sum())
+}
+
+/// VJP of [`sum`]: `x̄ᵢ = ȳ`.
+///
+/// # Errors
+/// Never.
+pub fn sum_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
+    g: F,
+    x: &ArrayBase<S, D>,
+    _y: &F,
+    dx: Acc<'_, Array<F, D>>,
+) -> Result<()> {
+    dx.put_with(|| Ok(Array::from_elem(x.raw_dim(), g)))
+}
+
+/// `y = (1/n) Σᵢ xᵢ`. PyTorch `x.mean()`; ndarray's `mean()` returns it as an `Option`.
+///
+/// # Errors
+/// [`TapeError::Domain`] for an empty array.
+pub fn mean<F: Float, S: Data<Elem = F>, D: Dimension>(x: &ArrayBase<S, D>) -> Result<F> {
+    check_nonempty("mean", x.len(), x.shape())?;
+    Ok(x.sum() / F::from_usize(x.len()))
+}
+
+/// VJP of [`mean`]: `x̄ᵢ = ȳ / n`.
+///
+/// # Errors
+/// Never.
+pub fn mean_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
+    g: F,
+    x: &ArrayBase<S, D>,
+    _y: &F,
+    dx: Acc<'_, Array<F, D>>,
+) -> Result<()> {
+    dx.put_with(|| {
+        Ok(Array::from_elem(
+            x.raw_dim(),
+            g / F::from_usize(x.len().max(1)),
+        ))
+    })
+}
+
+/// `y = Σₖ x[…, k, …]` along `axis`, which is removed. PyTorch `x.sum(dim=k)`.
+///
+/// # Errors
+/// [`TapeError::Axis`] when `axis` is out of range.
+pub fn sum_axis<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
+    x: &ArrayBase<S, D>,
+    axis: Axis,
+) -> Result<Array<F, D::Smaller>> {
+    check_axis::<D>("sum_axis", x.shape(), axis)?;
+    Ok(x.sum_axis(axis))
+}
+
+/// `ȳ` reinserted along `axis` and broadcast to `x`'s shape, times `scale`.
+fn spread<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
+    op: &'static str,
+    g: Array<F, D::Smaller>,
+    x: &ArrayBase<S, D>,
+    axis: Axis,
+    scale: F,
+) -> Result<Array<F, D>> {
+    check_axis::<D>(op, x.shape(), axis)?;
+    let mut expected = x.shape().to_vec();
+    expected.remove(axis.index());
+    check_same_shape(op, "cotangent and output differ", g.shape(), &expected)?;
+    let g: Array<F, D> = into_dim(op, g.insert_axis(axis))?;
+    let spread = g.broadcast(x.raw_dim()).ok_or_else(|| {
+        TapeError::shape(
+            op,
+            "cotangent does not broadcast to the input",
+            g.shape(),
+            x.shape(),
+        )
+    })?;
+    Ok(spread.mapv(|v| v * scale))
+}
+
+/// VJP of [`sum_axis`]: `x̄[…, k, …] = ȳ[…]` for every `k`.
+///
+/// # Errors
+/// When `g` does not have the output's shape.
+pub fn sum_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
+    g: Array<F, D::Smaller>,
+    x: &ArrayBase<S, D>,
+    _y: &Array<F, D::Smaller>,
+    axis: Axis,
+    dx: Acc<'_, Array<F, D>>,
+) -> Result<()> {
+    dx.put_with(|| spread("sum_axis", g, x, axis, F::one()))
+}
+
+/// `y = (1/n) Σₖ x[…, k, …]` along `axis` (of length `n`), which is removed.
+/// PyTorch `x.mean(dim=k)`; ndarray's `mean_axis` returns it as an `Option`.
+///
+/// # Errors
+/// [`TapeError::Axis`] when `axis` is out of range, [`TapeError::Domain`] when it is empty.
+pub fn mean_axis<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
+    x: &ArrayBase<S, D>,
+    axis: Axis,
+) -> Result<Array<F, D::Smaller>> {
+    check_axis::<D>("mean_axis", x.shape(), axis)?;
+    let n = x.len_of(axis);
+    check_nonempty("mean_axis", n, x.shape())?;
+    Ok(x.sum_axis(axis) / F::from_usize(n))
+}
+
+/// VJP of [`mean_axis`]: `x̄[…, k, …] = ȳ[…] / n`.
+///
+/// # Errors
+/// When `g` does not have the output's shape.
+pub fn mean_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
+    g: Array<F, D::Smaller>,
+    x: &ArrayBase<S, D>,
+    _y: &Array<F, D::Smaller>,
+    axis: Axis,
+    dx: Acc<'_, Array<F, D>>,
+) -> Result<()> {
+    dx.put_with(|| {
+        check_axis::<D>("mean_axis", x.shape(), axis)?;
+        let n = F::from_usize(x.len_of(axis).max(1));
+        spread("mean_axis", g, x, axis, F::one() / n)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{check_fd1, det};
+    use super::*;
+    use ndarray::{Array2, array};
+
+    #[test]
+    fn reductions_analytic() {
+        let x = array![[1.0_f64, 2.0, 3.0], [4.0, 5.0, 6.0]];
+        // Σ: x̄ = ȳ everywhere.  mean: x̄ = ȳ/6.
+        let mut d = None;
+        sum_vjp(2.0, &x, &21.0, Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(Array2::from_elem((2, 3), 2.0)));
+        let mut d = None;
+        mean_vjp(6.0, &x, &3.5, Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(Array2::from_elem((2, 3), 1.0)));
+        // sum over rows: x̄[i, j] = ȳ[j].  mean over columns: x̄[i, j] = ȳ[i]/3.
+        let y = sum_axis(&x, Axis(0)).unwrap();
+        assert_eq!(y, array![5.0, 7.0, 9.0]);
+        let mut d = None;
+        sum_axis_vjp(array![1.0, 2.0, 3.0], &x, &y, Axis(0), Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(array![[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]));
+        let y = mean_axis(&x, Axis(1)).unwrap();
+        assert_eq!(y, array![2.0, 5.0]);
+        let mut d = None;
+        mean_axis_vjp(array![3.0, 6.0], &x, &y, Axis(1), Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(array![[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
+    }
+
+    fn scalar_fd(
+        what: &str,
+        f: fn(&ndarray::ArrayD<f64>) -> Result<f64>,
+        vjp: fn(f64, &ndarray::ArrayD<f64>, &f64, Acc<'_, ndarray::ArrayD<f64>>) -> Result<()>,
+    ) {
+        let x = det(&[3, 4], 5, -1.0, 1.0);
+        let y = f(&x).unwrap();
+        let mut d = None;
+        vjp(0.7, &x, &y, Acc::to(&mut d)).unwrap();
+        let numeric = crate::gradcheck::numeric_gradient(|x| 0.7 * f(x).unwrap(), &x, 1e-5);
+        crate::gradcheck::assert_grad_close(what, &d.unwrap(), &numeric, 1e-8);
+    }
+
+    #[test]
+    fn reduction_vjps_match_fd() {
+        scalar_fd("sum", |x| sum(x), sum_vjp);
+        scalar_fd("mean", |x| mean(x), mean_vjp);
+        let x = det(&[3, 4, 2], 6, -1.0, 1.0);
+        check_fd1(
+            "sum_axis(0)",
+            |x| sum_axis(x, Axis(0)),
+            |g, x, y, d| sum_axis_vjp(g, x, y, Axis(0), d),
+            &x,
+            1e-8,
+        );
+        check_fd1(
+            "sum_axis(1)",
+            |x| sum_axis(x, Axis(1)),
+            |g, x, y, d| sum_axis_vjp(g, x, y, Axis(1), d),
+            &x,
+            1e-8,
+        );
+        check_fd1(
+            "mean_axis",
+            |x| mean_axis(x, Axis(2)),
+            |g, x, y, d| mean_axis_vjp(g, x, y, Axis(2), d),
+            &x,
+            1e-8,
+        );
+    }
+
+    #[test]
+    fn bad_axes_and_empty_means_are_errors() {
+        let x = Array2::<f64>::zeros((2, 3));
+        assert_eq!(
+            sum_axis(&x, Axis(2)).unwrap_err().to_string(),
+            "sum_axis: axis 2 is out of range for shape [2, 3]"
+        );
+        assert!(mean_axis(&x, Axis(5)).is_err());
+        assert!(mean(&Array2::<f64>::zeros((0, 3))).is_err());
+        assert!(mean_axis(&Array2::<f64>::zeros((2, 0)), Axis(1)).is_err());
+    }
+}

@@ -1,0 +1,542 @@
+//! Elementwise unary ops on scalars and arrays of any dimension.
+//!
+//! Each VJP is `x̄ = ḡ ⊙ f′(x)`, written into `ḡ`'s buffer; where `f′` is cheaper from the
+//! output (`exp`, `tanh`, `sigmoid`, `sqrt`) it reads the recorded output instead of
+//! recomputing.
+
+use super::unary_vjp;
+use crate::accumulate::Acc;
+use crate::error::{Result, TapeError};
+use crate::float::Float;
+use crate::tensor::{Tensor, Value};
+use num_traits::Float as _;
+use num_traits::{One, Zero};
+
+fn map<T: Tensor>(x: &T, f: impl FnMut(T::Elem) -> T::Elem) -> T::Owned {
+    T::Owned::map_view(x.as_view(), f)
+}
+
+/// The multi-index of the `flat`-th element (row-major) of an array of shape `shape`.
+pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &len) in shape.iter().enumerate().rev() {
+        if len > 0 {
+            index[i] = flat % len;
+            flat /= len;
+        }
+    }
+    index
+}
+
+/// `y = eˣ`. PyTorch `torch.exp`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::exp;
+/// assert_eq!(exp(&0.0_f64).unwrap(), 1.0);
+/// ```
+///
+/// # Errors
+/// Never.
+pub fn exp<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| v.exp()))
+}
+
+/// VJP of [`exp`]: `x̄ = ḡ·y`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn exp_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("exp", g, x, y, dx, |g, _, y| g * y)
+}
+
+/// `y = ln x`, defined for `x > 0`. PyTorch `torch.log`.
+///
+/// # Errors
+/// [`TapeError::Domain`] naming the first non-positive element and its index.
+pub fn ln<T: Tensor>(x: &T) -> Result<T::Owned> {
+    let view = x.as_view();
+    if let Some((i, v)) = view
+        .iter()
+        .enumerate()
+        .find(|&(_, &v)| v <= T::Elem::zero())
+    {
+        return Err(TapeError::domain(
+            "ln",
+            format!(
+                "non-positive input {v} at index {:?}",
+                unravel(i, x.shape_of())
+            ),
+        ));
+    }
+    Ok(map(x, |v| v.ln()))
+}
+
+/// VJP of [`ln`]: `x̄ = ḡ / x`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn ln_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("ln", g, x, y, dx, |g, x, _| g / x)
+}
+
+/// `y = √x` (NaN for `x < 0`, as `f64::sqrt`). PyTorch `torch.sqrt`.
+///
+/// # Errors
+/// Never.
+pub fn sqrt<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| v.sqrt()))
+}
+
+/// VJP of [`sqrt`]: `x̄ = ḡ / (2y)` for `x > 0`, and `0` for `x ≤ 0` (a subgradient at 0
+/// instead of ∞, and no NaN leaking out of the negative half-line).
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn sqrt_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    let two = T::Elem::from_f64(2.0);
+    unary_vjp("sqrt", g, x, y, dx, move |g, x, y| {
+        if x > T::Elem::zero() {
+            g / (two * y)
+        } else {
+            T::Elem::zero()
+        }
+    })
+}
+
+/// `y = xⁿ` for an integer `n`. PyTorch `x ** n`.
+///
+/// # Errors
+/// Never.
+pub fn powi<T: Tensor>(x: &T, n: i32) -> Result<T::Owned> {
+    Ok(map(x, |v| v.powi(n)))
+}
+
+/// VJP of [`powi`]: `x̄ = ḡ·n·xⁿ⁻¹` (and `0` for `n = 0`).
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn powi_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    n: i32,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    let nf = T::Elem::from_f64(f64::from(n));
+    unary_vjp("powi", g, x, y, dx, move |g, x, _| {
+        if n == 0 {
+            T::Elem::zero()
+        } else {
+            g * nf * x.powi(n - 1)
+        }
+    })
+}
+
+/// `y = xᶜ` for a constant real `c`. PyTorch `x ** c`.
+///
+/// # Errors
+/// Never.
+pub fn powf<T: Tensor>(x: &T, c: T::Elem) -> Result<T::Owned> {
+    Ok(map(x, |v| v.powf(c)))
+}
+
+/// VJP of [`powf`]: `x̄ = ḡ·c·xᶜ⁻¹` (and `0` for `c = 0`).
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn powf_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    c: T::Elem,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    let one = T::Elem::one();
+    unary_vjp("powf", g, x, y, dx, move |g, x, _| {
+        if c == T::Elem::zero() {
+            T::Elem::zero()
+        } else {
+            g * c * x.powf(c - one)
+        }
+    })
+}
+
+/// `y = |x|`. PyTorch `torch.abs`.
+///
+/// # Errors
+/// Never.
+pub fn abs<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| v.abs()))
+}
+
+/// VJP of [`abs`]: `x̄ = ḡ·sign(x)`, with `abs′(0) = 0`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn abs_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("abs", g, x, y, dx, |g, x, _| {
+        if x > T::Elem::zero() {
+            g
+        } else if x < T::Elem::zero() {
+            -g
+        } else {
+            T::Elem::zero()
+        }
+    })
+}
+
+/// `y = sin x`. PyTorch `torch.sin`.
+///
+/// # Errors
+/// Never.
+pub fn sin<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| v.sin()))
+}
+
+/// VJP of [`sin`]: `x̄ = ḡ·cos x`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn sin_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("sin", g, x, y, dx, |g, x, _| g * x.cos())
+}
+
+/// `y = cos x`. PyTorch `torch.cos`.
+///
+/// # Errors
+/// Never.
+pub fn cos<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| v.cos()))
+}
+
+/// VJP of [`cos`]: `x̄ = −ḡ·sin x`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn cos_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("cos", g, x, y, dx, |g, x, _| -g * x.sin())
+}
+
+/// `y = tanh x`. PyTorch `torch.tanh`.
+///
+/// # Errors
+/// Never.
+pub fn tanh<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| v.tanh()))
+}
+
+/// VJP of [`tanh`]: `x̄ = ḡ·(1 − y²)`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn tanh_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("tanh", g, x, y, dx, |g, _, y| g * (T::Elem::one() - y * y))
+}
+
+/// The logistic function on one element, without overflow for either sign.
+pub fn sigmoid_scalar<F: Float>(x: F) -> F {
+    if x >= F::zero() {
+        F::one() / (F::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (F::one() + e)
+    }
+}
+
+/// `y = 1 / (1 + e⁻ˣ)`, computed without overflow for either sign. PyTorch `torch.sigmoid`.
+///
+/// # Errors
+/// Never.
+pub fn sigmoid<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, sigmoid_scalar))
+}
+
+/// VJP of [`sigmoid`]: `x̄ = ḡ·y·(1 − y)`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn sigmoid_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    unary_vjp("sigmoid", g, x, y, dx, |g, _, y| {
+        g * y * (T::Elem::one() - y)
+    })
+}
+
+/// `y = max(x, 0)`. PyTorch `torch.relu`.
+///
+/// # Errors
+/// Never.
+pub fn relu<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| {
+        if v > T::Elem::zero() {
+            v
+        } else {
+            T::Elem::zero()
+        }
+    }))
+}
+
+/// VJP of [`relu`]: `x̄ = ḡ` where `x > 0`, else `0` (`relu′(0) = 0`, as PyTorch).
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn relu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    unary_vjp("relu", g, x, y, dx, |g, x, _| {
+        if x > T::Elem::zero() {
+            g
+        } else {
+            T::Elem::zero()
+        }
+    })
+}
+
+/// `y = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^−|x|)` so it neither overflows for
+/// large `x` nor loses precision for very negative `x`. PyTorch `F.softplus`.
+///
+/// # Errors
+/// Never.
+pub fn softplus<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, |v| {
+        v.max(T::Elem::zero()) + (-v.abs()).exp().ln_1p()
+    }))
+}
+
+/// VJP of [`softplus`]: `x̄ = ḡ·σ(x)`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn softplus_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    unary_vjp("softplus", g, x, y, dx, |g, x, _| g * sigmoid_scalar(x))
+}
+
+/// `√(2/π)`, the scale inside GELU's tanh approximation.
+const GELU_K: f64 = 0.797_884_560_802_865_4;
+/// The cubic coefficient of GELU's tanh approximation.
+const GELU_C: f64 = 0.044_715;
+
+/// `y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, the tanh form of GELU.
+/// PyTorch `F.gelu(x, approximate="tanh")`, JAX `jax.nn.gelu(x, approximate=True)`.
+///
+/// # Errors
+/// Never.
+pub fn gelu<T: Tensor>(x: &T) -> Result<T::Owned> {
+    let (k, c, half) = (
+        T::Elem::from_f64(GELU_K),
+        T::Elem::from_f64(GELU_C),
+        T::Elem::from_f64(0.5),
+    );
+    Ok(map(x, move |v| {
+        half * v * (T::Elem::one() + (k * (v + c * v * v * v)).tanh())
+    }))
+}
+
+/// VJP of [`gelu`]: with `t = tanh(√(2/π)(x + 0.044715x³))`,
+/// `x̄ = ḡ·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²))`.
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn gelu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+    let (k, c, half) = (
+        T::Elem::from_f64(GELU_K),
+        T::Elem::from_f64(GELU_C),
+        T::Elem::from_f64(0.5),
+    );
+    let (one, three) = (T::Elem::one(), T::Elem::from_f64(3.0));
+    unary_vjp("gelu", g, x, y, dx, move |g, x, _| {
+        let t = (k * (x + c * x * x * x)).tanh();
+        g * (half * (one + t) + half * x * (one - t * t) * k * (one + three * c * x * x))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{check_fd1, det, vjp1};
+    use super::*;
+    use ndarray::{Array1, array};
+
+    fn grad_at(
+        fwd: fn(&ndarray::ArrayD<f64>) -> Result<ndarray::ArrayD<f64>>,
+        vjp: fn(
+            ndarray::ArrayD<f64>,
+            &ndarray::ArrayD<f64>,
+            &ndarray::ArrayD<f64>,
+            Acc<'_, ndarray::ArrayD<f64>>,
+        ) -> Result<()>,
+        x: Array1<f64>,
+    ) -> Array1<f64> {
+        let g = Array1::ones(x.len()).into_dyn();
+        vjp1(fwd, vjp, &x.into_dyn(), &g)
+            .into_dimensionality()
+            .unwrap()
+    }
+
+    #[test]
+    fn analytic_derivatives() {
+        let x = array![0.5_f64, 2.0];
+        // exp′ = exp
+        assert_eq!(grad_at(|x| exp(x), exp_vjp, x.clone()), x.mapv(f64::exp));
+        // ln′ = 1/x
+        assert_eq!(grad_at(|x| ln(x), ln_vjp, x.clone()), array![2.0, 0.5]);
+        // sqrt′ = 1/(2√x)
+        assert_eq!(
+            grad_at(|x| sqrt(x), sqrt_vjp, array![4.0, 0.25]),
+            array![0.25, 1.0]
+        );
+        // (x³)′ = 3x²
+        assert_eq!(
+            grad_at(
+                |x| powi(x, 3),
+                |g, x, y, d| powi_vjp(g, x, y, 3, d),
+                x.clone()
+            ),
+            array![0.75, 12.0]
+        );
+        // (x^1.5)′ = 1.5·√x
+        assert_eq!(
+            grad_at(
+                |x| powf(x, 1.5),
+                |g, x, y, d| powf_vjp(g, x, y, 1.5, d),
+                array![4.0, 1.0]
+            ),
+            array![3.0, 1.5]
+        );
+        // sin′ = cos, cos′ = −sin
+        assert_eq!(grad_at(|x| sin(x), sin_vjp, x.clone()), x.mapv(f64::cos));
+        assert_eq!(
+            grad_at(|x| cos(x), cos_vjp, x.clone()),
+            x.mapv(|v| -v.sin())
+        );
+        // tanh′ = 1 − tanh²
+        assert_eq!(
+            grad_at(|x| tanh(x), tanh_vjp, x.clone()),
+            x.mapv(|v| 1.0 - v.tanh().powi(2))
+        );
+        // σ′ = σ(1 − σ): σ(0) = ½ gives ¼
+        assert_eq!(
+            grad_at(|x| sigmoid(x), sigmoid_vjp, array![0.0]),
+            array![0.25]
+        );
+        // softplus′ = σ
+        assert_eq!(
+            grad_at(|x| softplus(x), softplus_vjp, array![0.0]),
+            array![0.5]
+        );
+        // gelu′(0) = ½
+        assert_eq!(grad_at(|x| gelu(x), gelu_vjp, array![0.0]), array![0.5]);
+    }
+
+    #[test]
+    fn kinks_take_the_documented_subgradient() {
+        // relu′(0) = 0, abs′(0) = 0, sqrt′(x ≤ 0) = 0.
+        assert_eq!(
+            grad_at(|x| relu(x), relu_vjp, array![-1.0, 0.0, 2.0]),
+            array![0.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            grad_at(|x| abs(x), abs_vjp, array![-1.0, 0.0, 2.0]),
+            array![-1.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            grad_at(|x| sqrt(x), sqrt_vjp, array![-1.0, 0.0]),
+            array![0.0, 0.0]
+        );
+        assert_eq!(
+            grad_at(
+                |x| powi(x, 0),
+                |g, x, y, d| powi_vjp(g, x, y, 0, d),
+                array![0.0]
+            ),
+            array![0.0]
+        );
+    }
+
+    #[test]
+    fn unary_vjps_match_fd() {
+        let x = det(&[3, 4], 1, -2.0, 2.0);
+        let pos = det(&[3, 4], 2, 0.2, 3.0);
+        check_fd1("exp", |x| exp(x), exp_vjp, &x, 1e-8);
+        check_fd1("ln", |x| ln(x), ln_vjp, &pos, 1e-7);
+        check_fd1("sqrt", |x| sqrt(x), sqrt_vjp, &pos, 1e-7);
+        check_fd1(
+            "powi",
+            |x| powi(x, 3),
+            |g, x, y, d| powi_vjp(g, x, y, 3, d),
+            &x,
+            1e-8,
+        );
+        check_fd1(
+            "powi(-2)",
+            |x| powi(x, -2),
+            |g, x, y, d| powi_vjp(g, x, y, -2, d),
+            &pos,
+            1e-6,
+        );
+        check_fd1(
+            "powf",
+            |x| powf(x, 2.5),
+            |g, x, y, d| powf_vjp(g, x, y, 2.5, d),
+            &pos,
+            1e-7,
+        );
+        check_fd1("abs", |x| abs(x), abs_vjp, &x, 1e-8);
+        check_fd1("sin", |x| sin(x), sin_vjp, &x, 1e-8);
+        check_fd1("cos", |x| cos(x), cos_vjp, &x, 1e-8);
+        check_fd1("tanh", |x| tanh(x), tanh_vjp, &x, 1e-8);
+        check_fd1("sigmoid", |x| sigmoid(x), sigmoid_vjp, &x, 1e-8);
+        check_fd1("relu", |x| relu(x), relu_vjp, &x, 1e-8);
+        check_fd1("softplus", |x| softplus(x), softplus_vjp, &x, 1e-8);
+        check_fd1("gelu", |x| gelu(x), gelu_vjp, &x, 1e-8);
+        // On scalars (0-d arrays) too.
+        check_fd1(
+            "tanh (0-d)",
+            |x| tanh(x),
+            tanh_vjp,
+            &det(&[], 3, -1.0, 1.0),
+            1e-8,
+        );
+    }
+
+    #[test]
+    fn stable_at_extremes() {
+        // softplus(1000) = 1000 (no overflow); its slope is σ(1000) = 1.
+        assert_eq!(softplus(&1000.0_f64).unwrap(), 1000.0);
+        assert_eq!(softplus(&-1000.0_f64).unwrap(), 0.0);
+        assert_eq!(sigmoid(&-1000.0_f64).unwrap(), 0.0);
+        assert_eq!(sigmoid(&1000.0_f64).unwrap(), 1.0);
+        let mut d = None;
+        softplus_vjp(1.0, &1000.0_f64, &1000.0, Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(1.0));
+        // In f32, within one rounding of the f64 value.
+        let exact = (1.0_f64 + 1e-3_f64.exp()).ln();
+        let got = f64::from(softplus(&1e-3_f32).unwrap());
+        assert!(
+            (got - exact).abs() <= exact * f64::from(f32::EPSILON),
+            "{got} vs {exact}"
+        );
+    }
+
+    #[test]
+    fn ln_of_non_positive_is_a_domain_error() {
+        let err = ln(&array![[1.0_f64, 2.0], [0.0, 3.0]]).unwrap_err();
+        assert_eq!(err.to_string(), "ln: non-positive input 0 at index [1, 0]");
+        assert!(ln(&-1.0_f32).is_err());
+    }
+
+    #[test]
+    fn scalar_kernels_match_std() {
+        for v in [-1.5_f64, -0.1, 0.0, 0.3, 2.0] {
+            assert_eq!(tanh(&v).unwrap(), v.tanh());
+            assert_eq!(exp(&v).unwrap(), v.exp());
+            assert_eq!(tanh(&(v as f32)).unwrap(), (v as f32).tanh());
+        }
+    }
+}
