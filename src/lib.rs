@@ -1,1 +1,67 @@
-//! tape
+//! # tape
+//!
+//! Compile-time reverse-mode automatic differentiation for Rust functions over `ndarray`
+//! arrays and floats.
+//!
+//! ```
+//! use tape::prelude::*;
+//!
+//! #[differentiable]
+//! fn loss(w: &Array2<f64>, b: &Array1<f64>, #[no_grad] x: &Array2<f64>, #[no_grad] y: &Array2<f64>) -> f64 {
+//!     let z = x.dot(w) + b;
+//!     let h = tanh(&z);
+//!     mse(&h, y)
+//! }
+//!
+//! let (w, b) = (array![[0.5], [-0.25]], array![0.1]);
+//! let (x, y) = (array![[1.0, 2.0], [3.0, 4.0]], array![[0.2], [0.4]]);
+//! let g = loss_grad(&w, &b, &x, &y)?;
+//! assert_eq!(g.value, loss(&w, &b, &x, &y));   // the function itself is unchanged
+//! assert_eq!(g.w.shape(), w.shape());          // one gradient per differentiable parameter
+//! # Ok::<(), tape::TapeError>(())
+//! ```
+//!
+//! `#[differentiable]` lowers the function to a *static tape* (a fixed list of nodes whose ids
+//! are decided at compile time) and writes its reverse sweep as straight-line Rust: one block
+//! per node, no closures, no runtime graph. The function itself is emitted unchanged.
+//!
+//! Next to `fn f(params) -> F` it generates:
+//!
+//! - `fn f_grad(params) -> Result<FGrad, TapeError>`: the value and the gradient of every
+//!   differentiable parameter, each of the parameter's own type and shape (zeros where the
+//!   output does not depend on it);
+//! - `struct FGrad { pub value: F, pub <param>: <owned param type>, … }`.
+//!
+//! Parameters marked `#[no_grad]`, integer parameters and literal constants get no gradient.
+//! See the README for the supported syntax and ops, and [`ops`](tape_runtime::ops) for each
+//! op's forward and VJP.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate self as tape;
+
+pub use ndarray;
+pub use tape_macros::differentiable;
+pub use tape_runtime::{
+    Acc, AnyTensor, Float, Input, NodeInfo, NodeLabel, TapeError, Tensor, Value, functions,
+    gradcheck, ops,
+};
+
+/// Everything a differentiable function needs: the attribute, the op functions, the runtime
+/// types and ndarray's array types.
+pub mod prelude {
+    pub use crate::differentiable;
+    pub use ndarray::{
+        Array, Array0, Array1, Array2, Array3, Array4, Array5, Array6, ArrayD, ArrayView1,
+        ArrayView2, ArrayViewD, Axis, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6, IxDyn, array,
+    };
+    pub use tape_runtime::functions::*;
+    pub use tape_runtime::{AnyTensor, Float, NodeInfo, TapeError};
+}
+
+/// What generated code calls. Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use tape_runtime::{Acc, TapeError, at, grad_or_zeros, ops};
+}

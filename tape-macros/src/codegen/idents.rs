@@ -1,0 +1,71 @@
+//! Names of generated items and locals.
+//!
+//! Locals are `__tape_v{id}` (a node's value) and `__tape_g{id}` (its gradient slot), with
+//! `Span::mixed_site()` hygiene: they can neither capture nor shadow the user's names.
+
+use crate::ir::NodeId;
+use proc_macro2::{Ident, Span};
+use quote::format_ident;
+
+/// The local holding node `id`'s forward value.
+pub fn value(id: NodeId) -> Ident {
+    Ident::new(&format!("__tape_v{}", id.0), Span::mixed_site())
+}
+
+/// The local holding node `id`'s gradient slot.
+pub fn grad(id: NodeId) -> Ident {
+    Ident::new(&format!("__tape_g{}", id.0), Span::mixed_site())
+}
+
+/// The cotangent being propagated inside one node's reverse block.
+pub fn cotangent() -> Ident {
+    Ident::new("__tape_g", Span::mixed_site())
+}
+
+/// `loss` → `loss_grad`, spanned at the user's name so the user can call it.
+pub fn grad_fn(name: &Ident) -> Ident {
+    format_ident!("{}_grad", name, span = name.span())
+}
+
+/// `loss` → `LossGrad`; `two_layer_mlp` → `TwoLayerMlpGrad`.
+pub fn grad_struct(name: &Ident) -> Ident {
+    format_ident!("{}Grad", upper_camel(&name.to_string()), span = name.span())
+}
+
+fn upper_camel(snake: &str) -> String {
+    snake
+        .trim_start_matches("r#")
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The local holding the `index`-th constant argument of node `id`.
+pub fn config(id: NodeId, index: usize) -> Ident {
+    Ident::new(&format!("__tape_c{}_{}", id.0, index), Span::mixed_site())
+}
+
+/// A temporary slot for the `position`-th operand when an op uses one value twice (`x * x`).
+pub fn duplicate(position: usize) -> Ident {
+    Ident::new(&format!("__tape_d{position}"), Span::mixed_site())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_names_are_upper_camel() {
+        let name = |s: &str| grad_struct(&Ident::new(s, Span::call_site())).to_string();
+        assert_eq!(name("loss"), "LossGrad");
+        assert_eq!(name("two_layer_mlp"), "TwoLayerMlpGrad");
+        assert_eq!(name("_private_loss"), "PrivateLossGrad");
+    }
+}

@@ -1,0 +1,45 @@
+//! The expansion: lower → codegen; on error, the user's function unchanged plus
+//! `compile_error!`, so the function keeps working and no secondary errors follow.
+
+use crate::args::parse_args;
+use crate::codegen;
+use crate::lower::{is_no_grad, lower};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{FnArg, ItemFn};
+
+/// Expands `#[differentiable]` on `item`.
+pub fn differentiable(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let error = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "`#[differentiable]` applies to a free function (`fn name(params) -> f64 { … }`)",
+            );
+            let error = error.to_compile_error();
+            return quote!(#error #item);
+        }
+    };
+    let original = strip_no_grad(func.clone());
+    let generated = parse_args(args)
+        .and_then(|_| lower(func))
+        .map(|tape| codegen::generate(&tape));
+    match generated {
+        Ok(generated) => quote!(#original #generated),
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#original #error)
+        }
+    }
+}
+
+/// The user's function as written, minus the `#[no_grad]` markers rustc would not know.
+fn strip_no_grad(mut func: ItemFn) -> ItemFn {
+    for input in &mut func.sig.inputs {
+        if let FnArg::Typed(pt) = input {
+            pt.attrs.retain(|a| !is_no_grad(a));
+        }
+    }
+    func
+}

@@ -1,0 +1,258 @@
+//! THE op table: every piece of syntax `#[differentiable]` recognises, and the runtime kernel
+//! it becomes.
+//!
+//! Lowering looks ops up only here, and codegen reads only the row, so adding an op is one row
+//! below plus `op` and `op_vjp` in `tape-runtime/src/ops/<family>.rs`.
+
+/// How an op is spelled in the user's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// A method: `x.exp()`; the receiver is the first operand.
+    Method(&'static str),
+    /// A prelude function: `tanh(&z)`.
+    Function(&'static str),
+    /// A binary operator: `a + b`.
+    Binary(&'static str),
+    /// A unary operator: `-x`.
+    Unary(&'static str),
+}
+
+/// One row of the table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OpSpec {
+    /// The runtime kernel (`ops::<family>::<name>` and `<name>_vjp`) and `NodeInfo::op`.
+    pub name: &'static str,
+    /// The runtime module holding the kernel.
+    pub family: &'static str,
+    /// Every spelling that lowers to this op.
+    pub syntax: &'static [Syntax],
+    /// Differentiable operands (the receiver of a method counts as the first).
+    pub operands: usize,
+    /// Constant arguments after the operands (`n` in `x.powi(n)`, the axis of `sum_axis`).
+    pub configs: usize,
+    /// ndarray's method returns an `Option` (`mean`, `mean_axis`): the user writes
+    /// `.unwrap()` or `.expect(..)` after it, and the prelude function returns the value.
+    pub returns_option: bool,
+}
+
+use Syntax::{Binary, Function, Method, Unary};
+
+const fn op(
+    name: &'static str,
+    family: &'static str,
+    syntax: &'static [Syntax],
+    operands: usize,
+    configs: usize,
+) -> OpSpec {
+    OpSpec {
+        name,
+        family,
+        syntax,
+        operands,
+        configs,
+        returns_option: false,
+    }
+}
+
+const fn op_option(
+    name: &'static str,
+    family: &'static str,
+    syntax: &'static [Syntax],
+    operands: usize,
+    configs: usize,
+) -> OpSpec {
+    OpSpec {
+        name,
+        family,
+        syntax,
+        operands,
+        configs,
+        returns_option: true,
+    }
+}
+
+/// The table.
+pub static OPS: &[OpSpec] = &[
+    // arithmetic
+    op("add", "arith", &[Binary("+")], 2, 0),
+    op("sub", "arith", &[Binary("-")], 2, 0),
+    op("mul", "arith", &[Binary("*")], 2, 0),
+    op("div", "arith", &[Binary("/")], 2, 0),
+    op("neg", "arith", &[Unary("-"), Function("neg")], 1, 0),
+    // unary
+    op("exp", "unary", &[Method("exp"), Function("exp")], 1, 0),
+    op(
+        "ln",
+        "unary",
+        &[Method("ln"), Function("ln"), Function("log")],
+        1,
+        0,
+    ),
+    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, 0),
+    op("powi", "unary", &[Method("powi"), Function("powi")], 1, 1),
+    op("powf", "unary", &[Method("powf"), Function("powf")], 1, 1),
+    op("abs", "unary", &[Method("abs"), Function("abs")], 1, 0),
+    op("sin", "unary", &[Method("sin"), Function("sin")], 1, 0),
+    op("cos", "unary", &[Method("cos"), Function("cos")], 1, 0),
+    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, 0),
+    op("sigmoid", "unary", &[Function("sigmoid")], 1, 0),
+    op("relu", "unary", &[Function("relu")], 1, 0),
+    op("softplus", "unary", &[Function("softplus")], 1, 0),
+    op("gelu", "unary", &[Function("gelu")], 1, 0),
+    // binary elementwise
+    op(
+        "maximum",
+        "compare",
+        &[Function("maximum"), Method("max")],
+        2,
+        0,
+    ),
+    op(
+        "minimum",
+        "compare",
+        &[Function("minimum"), Method("min")],
+        2,
+        0,
+    ),
+    op(
+        "clamp",
+        "compare",
+        &[Method("clamp"), Function("clamp")],
+        1,
+        2,
+    ),
+    // linear algebra
+    op("dot", "linalg", &[Method("dot"), Function("dot")], 2, 0),
+    op(
+        "transpose",
+        "linalg",
+        &[Method("t"), Method("reversed_axes"), Function("transpose")],
+        1,
+        0,
+    ),
+    // reductions
+    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, 0),
+    op_option("mean", "reduce", &[Method("mean"), Function("mean")], 1, 0),
+    op(
+        "sum_axis",
+        "reduce",
+        &[Method("sum_axis"), Function("sum_axis")],
+        1,
+        1,
+    ),
+    op_option(
+        "mean_axis",
+        "reduce",
+        &[Method("mean_axis"), Function("mean_axis")],
+        1,
+        1,
+    ),
+    // softmax family
+    op("softmax", "softmax", &[Function("softmax")], 1, 0),
+    op("log_softmax", "softmax", &[Function("log_softmax")], 1, 0),
+    op("logsumexp", "softmax", &[Function("logsumexp")], 1, 0),
+    // losses
+    op("mse", "loss", &[Function("mse")], 2, 0),
+    op("cross_entropy", "loss", &[Function("cross_entropy")], 2, 0),
+];
+
+/// Methods that return their receiver's value unchanged (`x.clone()`, `x.view()`): no node.
+pub static IDENTITY_METHODS: &[&str] = &["clone", "to_owned", "view"];
+
+/// Methods that unwrap an `Option`-returning op (`x.mean().unwrap()`).
+pub static UNWRAP_METHODS: &[&str] = &["unwrap", "expect"];
+
+fn find(syntax: Syntax) -> Option<&'static OpSpec> {
+    OPS.iter().find(|op| op.syntax.contains(&syntax))
+}
+
+/// The op a method name lowers to.
+pub fn by_method(name: &str) -> Option<&'static OpSpec> {
+    OPS.iter().find(|op| {
+        op.syntax
+            .iter()
+            .any(|s| matches!(s, Method(m) if *m == name))
+    })
+}
+
+/// The op a prelude function name lowers to.
+pub fn by_function(name: &str) -> Option<&'static OpSpec> {
+    OPS.iter().find(|op| {
+        op.syntax
+            .iter()
+            .any(|s| matches!(s, Function(f) if *f == name))
+    })
+}
+
+/// The op a binary operator lowers to.
+pub fn by_binary(symbol: &'static str) -> Option<&'static OpSpec> {
+    find(Binary(symbol))
+}
+
+/// The op a unary operator lowers to.
+pub fn by_unary(symbol: &'static str) -> Option<&'static OpSpec> {
+    find(Unary(symbol))
+}
+
+fn names(pick: impl Fn(&Syntax) -> Option<&'static str>) -> String {
+    let mut names: Vec<&str> = OPS
+        .iter()
+        .flat_map(|op| op.syntax.iter().filter_map(&pick))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every supported method, for messages.
+pub fn method_names() -> String {
+    let mut list = names(|s| if let Method(m) = s { Some(m) } else { None });
+    for m in IDENTITY_METHODS {
+        list.push_str(&format!(", `{m}`"));
+    }
+    list
+}
+
+/// Every supported function, for messages.
+pub fn function_names() -> String {
+    names(|s| if let Function(f) = s { Some(f) } else { None })
+}
+
+/// Every supported operator, for messages.
+pub fn operator_names() -> String {
+    names(|s| match s {
+        Binary(o) => Some(o),
+        Unary(o) => Some(o),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_names_one_op() {
+        let mut seen = Vec::new();
+        for op in OPS {
+            for s in op.syntax {
+                assert!(!seen.contains(s), "{s:?} is in the table twice");
+                seen.push(*s);
+            }
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(by_method("dot").map(|o| o.name), Some("dot"));
+        assert_eq!(by_function("log").map(|o| o.name), Some("ln"));
+        assert_eq!(by_binary("/").map(|o| o.name), Some("div"));
+        assert_eq!(by_unary("-").map(|o| o.name), Some("neg"));
+        assert!(by_method("mapv").is_none());
+        assert!(method_names().contains("`sum_axis`"));
+    }
+}
