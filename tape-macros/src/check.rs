@@ -62,13 +62,30 @@ pub fn check_return(cx: &mut Ctxt, sig: &Signature) -> Option<Elem> {
                     format!(
                         "`_grad` differentiates a scalar output: the return type must be `f64` or \
                          `f32`, not `{}`; reduce an array with `sum`, `mean` or a loss such as `mse`",
-                        ty.to_token_stream()
+                        pretty(ty)
                     ),
                 );
             }
             elem
         }
     }
+}
+
+/// Tokens as a person writes them: `Vec<f64>`, not `Vec < f64 >`.
+pub fn pretty(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        ("& ", "&"),
+        (" ,", ","),
+        (" :: ", "::"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
 }
 
 /// `f32` or `f64`, if `ty` names one.
@@ -157,7 +174,7 @@ pub fn classify_param(ty: &Type) -> Result<(ParamKind, Option<Elem>, Type), Stri
             } else {
                 Err(format!(
                     "unsupported parameter type `{}`: {EXPECTED}",
-                    ty.to_token_stream()
+                    pretty(ty)
                 ))
             }
         }
@@ -171,7 +188,7 @@ pub fn classify_param(ty: &Type) -> Result<(ParamKind, Option<Elem>, Type), Stri
             } else {
                 Err(format!(
                     "unsupported parameter type `{}`: {EXPECTED}",
-                    ty.to_token_stream()
+                    pretty(ty)
                 ))
             }
         }
@@ -182,6 +199,12 @@ pub fn classify_param(ty: &Type) -> Result<(ParamKind, Option<Elem>, Type), Stri
 mod tests {
     use super::*;
     use syn::parse_quote;
+
+    #[test]
+    fn types_print_as_written() {
+        let ty: Type = parse_quote!(&Vec<Array2<f64>>);
+        assert_eq!(pretty(&ty), "&Vec<Array2<f64>>");
+    }
 
     #[test]
     fn parameter_types() {

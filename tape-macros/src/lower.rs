@@ -686,7 +686,7 @@ mod tests {
         let errs = errors(parse_quote! {
             async fn f<T>(&self, x: &mut Array1<f64>, y: Vec<f64>) -> Array1<f64> { x.sum() }
         });
-        assert_eq!(errs.len(), 5, "{errs:?}");
+        assert_eq!(errs.len(), 6, "{errs:?}");
         let errs = errors(parse_quote! { fn f(x: f32) -> f64 { x } });
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].contains("one type"), "{errs:?}");

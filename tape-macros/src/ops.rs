@@ -194,11 +194,12 @@ pub fn by_unary(symbol: &'static str) -> Option<&'static OpSpec> {
     find(Unary(symbol))
 }
 
-fn names(pick: impl Fn(&Syntax) -> Option<&'static str>) -> String {
+fn names(pick: impl Fn(&Syntax) -> Option<&'static str>, extra: &[&'static str]) -> String {
     let mut names: Vec<&str> = OPS
         .iter()
         .flat_map(|op| op.syntax.iter().filter_map(&pick))
         .collect();
+    names.extend_from_slice(extra);
     names.sort_unstable();
     names.dedup();
     names
@@ -210,25 +211,26 @@ fn names(pick: impl Fn(&Syntax) -> Option<&'static str>) -> String {
 
 /// Every supported method, for messages.
 pub fn method_names() -> String {
-    let mut list = names(|s| if let Method(m) = s { Some(m) } else { None });
-    for m in IDENTITY_METHODS {
-        list.push_str(&format!(", `{m}`"));
-    }
-    list
+    names(
+        |s| if let Method(m) = s { Some(m) } else { None },
+        IDENTITY_METHODS,
+    )
 }
 
 /// Every supported function, for messages.
 pub fn function_names() -> String {
-    names(|s| if let Function(f) = s { Some(f) } else { None })
+    names(|s| if let Function(f) = s { Some(f) } else { None }, &[])
 }
 
 /// Every supported operator, for messages.
 pub fn operator_names() -> String {
-    names(|s| match s {
-        Binary(o) => Some(o),
-        Unary(o) => Some(o),
-        _ => None,
-    })
+    names(
+        |s| match s {
+            Binary(o) | Unary(o) => Some(o),
+            _ => None,
+        },
+        &[],
+    )
 }
 
 #[cfg(test)]

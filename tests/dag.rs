@@ -1,0 +1,164 @@
+//! Graph shapes: values used several times (contributions summed), nodes that never reach the
+//! output (no VJP runs, so nothing they hold leaks into a gradient), outputs that are
+//! parameters, unused and non-differentiable parameters.
+
+mod common;
+
+use common::*;
+use tape::prelude::*;
+
+// f = Σ (x + x) = 2Σx:  ∂f/∂x = 2
+#[differentiable]
+fn twice(x: &Array1<f64>) -> f64 {
+    (x + x).sum()
+}
+
+// f = x·x (one op, the same operand twice):  ∂f/∂x = 2x
+#[differentiable]
+fn square(x: f64) -> f64 {
+    x * x
+}
+
+#[test]
+fn a_value_used_twice_by_one_op() {
+    let x = vec1(4, 1, -1.0, 1.0);
+    let g = twice_grad(&x).unwrap();
+    check_analytic("x + x", &g.x, &Array1::from_elem(4, 2.0));
+    check_fd("x + x", &g.x, &x, twice);
+    let g = square_grad(-1.5).unwrap();
+    check_analytic_scalar("x * x", g.x, -3.0);
+    assert_eq!(g.value, square(-1.5));
+}
+
+// h = tanh(x) feeds three consumers: f = Σ h² + Σ exp(h) + Σ h·x
+// ∂f/∂x = (2h + exp(h) + x)·(1 − h²) + h
+#[differentiable]
+fn three_consumers(x: &Array1<f64>) -> f64 {
+    let h = tanh(x);
+    let a = (&h * &h).sum();
+    let b = h.exp().sum();
+    let c = (&h * x).sum();
+    a + b + c
+}
+
+#[test]
+fn one_value_feeding_three_consumers() {
+    let x = vec1(5, 2, -1.0, 1.0);
+    let g = three_consumers_grad(&x).unwrap();
+    assert_eq!(g.value, three_consumers(&x));
+    let expected = x.mapv(|x| {
+        let h = x.tanh();
+        (2.0 * h + h.exp() + x) * (1.0 - h * h) + h
+    });
+    check_analytic("three consumers", &g.x, &expected);
+    check_fd("three consumers", &g.x, &x, three_consumers);
+}
+
+// `r = 1/x` never reaches the output: at x = 0 it is infinite, and since its VJP never runs
+// the gradient stays finite.  f = Σ x²:  ∂f/∂x = 2x
+#[differentiable]
+fn unreached(x: &Array1<f64>) -> f64 {
+    let r = 1.0 / x;
+    let _unused = r.exp().sum();
+    (x * x).sum()
+}
+
+#[test]
+fn unreached_nodes_cost_nothing_and_leak_nothing() {
+    let x = array![0.0, 1.0, -2.0];
+    let g = unreached_grad(&x).unwrap();
+    assert_eq!(g.value, unreached(&x));
+    check_analytic("unreached", &g.x, &(2.0 * &x));
+    assert!(g.x.iter().all(|v| v.is_finite()));
+}
+
+// The output is a parameter: ∂f/∂x = 1, and y is unused: zeros of its shape.
+#[differentiable]
+fn identity(x: f64, _y: &Array2<f64>) -> f64 {
+    x
+}
+
+#[test]
+fn output_that_is_a_parameter_and_an_unused_parameter() {
+    let y = mat2(2, 3, 3, -1.0, 1.0);
+    let g = identity_grad(2.5, &y).unwrap();
+    assert_eq!(g.value, 2.5);
+    assert_eq!(g.x, 1.0);
+    assert_eq!(g._y, Array2::zeros((2, 3)));
+    assert_eq!(identity(2.5, &y), 2.5);
+}
+
+// A constant output: every gradient is zero.
+#[differentiable]
+fn constant(_x: &Array1<f64>) -> f64 {
+    2.5
+}
+
+#[test]
+fn constant_output() {
+    let g = constant_grad(&array![1.0, 2.0]).unwrap();
+    assert_eq!(g.value, 2.5);
+    assert_eq!(g._x, array![0.0, 0.0]);
+    assert_eq!(constant(&array![1.0]), 2.5);
+}
+
+// #[no_grad] inputs and integer inputs get no field; the integer is usable as a constant.
+// f = Σ (w·x)^n / n:  ∂f/∂w = Σᵢ (w·xᵢ)^(n−1)·xᵢ
+#[differentiable]
+fn power_sum(w: &Array1<f64>, #[no_grad] x: &Array2<f64>, n: i32) -> f64 {
+    let z = x.dot(w);
+    let scale = 1.0 / (n as f64);
+    (z.powi(n) * scale).sum()
+}
+
+#[test]
+fn non_differentiable_inputs() {
+    let (w, x) = (vec1(3, 4, -1.0, 1.0), mat2(4, 3, 5, -1.0, 1.0));
+    let g = power_sum_grad(&w, &x, 3).unwrap();
+    // PowerSumGrad has `value` and `w` only: the test would not compile with `g.x` or `g.n`.
+    let PowerSumGrad { value, w: gw } = g;
+    assert_eq!(value, power_sum(&w, &x, 3));
+    let z = x.dot(&w);
+    check_analytic("power_sum", &gw, &x.t().dot(&z.mapv(|v| v * v)));
+    check_fd("power_sum", &gw, &w, |w| power_sum(w, &x, 3));
+}
+
+// Shadowing, nested blocks and an early `return` as the last statement.
+// f = Σ exp(2x) + Σ 2x:  ∂f/∂x = 2·exp(2x) + 2
+#[differentiable]
+fn shadowing(x: &Array1<f64>) -> f64 {
+    let y = x * 2.0;
+    let y = {
+        let t = y.exp();
+        t + &y
+    };
+    return y.sum();
+}
+
+#[test]
+fn shadowing_and_blocks() {
+    let x = vec1(4, 6, -1.0, 1.0);
+    let g = shadowing_grad(&x).unwrap();
+    check_analytic(
+        "shadowing",
+        &g.x,
+        &(x.mapv(|v| 2.0 * (2.0 * v).exp()) + 2.0),
+    );
+    check_fd("shadowing", &g.x, &x, shadowing);
+}
+
+// A constant from a path, a parenthesised literal and a negative literal.
+// f = PI·x − (−0.5)·x²:  ∂f/∂x = PI + x
+const SCALE: f64 = std::f64::consts::PI;
+
+#[differentiable]
+fn constants(x: f64) -> f64 {
+    SCALE * x - (-0.5) * x.powi(2)
+}
+
+#[test]
+fn path_constants() {
+    let g = constants_grad(1.25).unwrap();
+    check_analytic_scalar("constants", g.x, SCALE + 1.25);
+    check_fd_scalar("constants", g.x, 1.25, constants);
+}
