@@ -126,6 +126,7 @@ fn non_differentiable_inputs() {
 // Shadowing, nested blocks and an early `return` as the last statement.
 // f = Σ exp(2x) + Σ 2x:  ∂f/∂x = 2·exp(2x) + 2
 #[differentiable]
+#[allow(clippy::needless_return)] // `return` as the last statement is part of the test
 fn shadowing(x: &Array1<f64>) -> f64 {
     let y = x * 2.0;
     let y = {

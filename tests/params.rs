@@ -9,6 +9,7 @@ use tape::prelude::*;
 
 // f = a·Σx₀ + Σx₁ + Σx₂² + Σx₃ + Σx₄ + Σx₅ + Σx₆ + Σxd:  gradients a: Σx₀, x₀: a, x₂: 2x₂, rest: 1
 #[differentiable]
+#[allow(clippy::too_many_arguments)]
 fn every_rank(
     a: f64,
     x0: &Array0<f64>,
@@ -100,6 +101,7 @@ fn integer_and_no_grad_scalars() {
 
 // Lifetimes in the signature are kept.
 #[differentiable]
+#[allow(clippy::needless_lifetimes)] // the lifetime is what is tested
 fn with_lifetime<'a>(x: &'a Array1<f64>) -> f64 {
     x.sum()
 }

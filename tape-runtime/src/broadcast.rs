@@ -7,8 +7,8 @@
 
 use crate::error::{Result, TapeError};
 use crate::float::Float;
-use crate::tensor::{Tensor, Value, into_dim, view_into_dim};
-use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Axis, Data, DimMax, Dimension, IxDyn, Zip};
+use crate::tensor::{Tensor, Value, into_dim};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Axis, Data, DimMax, Dimension, Zip};
 
 /// The shape two operands broadcast to, or a [`TapeError::Shape`] naming `op`.
 pub fn broadcast_shape(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Vec<usize>> {
@@ -78,24 +78,76 @@ pub fn unbroadcast<F: Float>(cotangent: ArrayD<F>, target: &[usize]) -> Result<A
     }
 }
 
-/// `f(a, b)` elementwise over the broadcast shape.
+/// The dimension value of type `D` for `shape`, or an error when `D` has another rank.
+fn dim_of<D: Dimension>(op: &'static str, shape: &[usize]) -> Result<D> {
+    if D::NDIM.is_some_and(|n| n != shape.len()) {
+        return Err(TapeError::rank(
+            op,
+            "result rank does not fit the declared dimension type",
+            shape,
+        ));
+    }
+    let mut dim = D::zeros(shape.len());
+    dim.slice_mut().copy_from_slice(shape);
+    Ok(dim)
+}
+
+/// `f(a, b)` elementwise over the broadcast shape. Both operands are viewed at the result's
+/// static dimension, so the loop runs without dynamic-dimension indexing.
 fn zip_views<F: Float, DA: Dimension, DB: Dimension, DO: Dimension>(
     op: &'static str,
     a: ArrayView<'_, F, DA>,
     b: ArrayView<'_, F, DB>,
     f: impl Fn(F, F) -> F,
 ) -> Result<Array<F, DO>> {
-    if a.shape() == b.shape() {
-        let b = view_into_dim::<F, DB, DA>(op, b)?;
-        let out = Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y));
-        return into_dim(op, out);
-    }
-    let shape = broadcast_shape(op, a.shape(), b.shape())?;
+    let dim: DO = if a.shape() == b.shape() {
+        dim_of(op, a.shape())?
+    } else {
+        dim_of(op, &broadcast_shape(op, a.shape(), b.shape())?)?
+    };
     let bad = || TapeError::shape(op, "shapes do not broadcast", a.shape(), b.shape());
-    let a2 = a.broadcast(IxDyn(&shape)).ok_or_else(bad)?;
-    let b2 = b.broadcast(IxDyn(&shape)).ok_or_else(bad)?;
-    let out = Zip::from(&a2).and(&b2).map_collect(|&x, &y| f(x, y));
-    into_dim(op, out)
+    let a2 = a.broadcast(dim.clone()).ok_or_else(bad)?;
+    let b2 = b.broadcast(dim).ok_or_else(bad)?;
+    Ok(Zip::from(&a2).and(&b2).map_collect(|&x, &y| f(x, y)))
+}
+
+/// Which operand of a binary op a gradient is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Lhs,
+    Rhs,
+}
+
+/// `unbroadcast(f(g, a, b))` to the chosen operand's shape, computed in `g`'s buffer.
+fn grad_views<F: Float, DA: Dimension, DB: Dimension, DO: Dimension, DT: Dimension>(
+    op: &'static str,
+    side: Side,
+    g: Array<F, DO>,
+    a: ArrayView<'_, F, DA>,
+    b: ArrayView<'_, F, DB>,
+    f: impl Fn(F, F, F) -> F,
+) -> Result<Array<F, DT>> {
+    if a.shape() != g.shape() || b.shape() != g.shape() {
+        let shape = broadcast_shape(op, a.shape(), b.shape())?;
+        if shape != g.shape() {
+            return Err(TapeError::ContributionShape {
+                op,
+                expected: shape,
+                got: g.shape().to_vec(),
+                node: None,
+            });
+        }
+    }
+    let bad = || TapeError::shape(op, "shapes do not broadcast", a.shape(), b.shape());
+    let a2 = a.broadcast(g.raw_dim()).ok_or_else(bad)?;
+    let b2 = b.broadcast(g.raw_dim()).ok_or_else(bad)?;
+    let mut g = g;
+    g.update2(a2, b2, f);
+    let target = match side {
+        Side::Lhs => a.shape(),
+        Side::Rhs => b.shape(),
+    };
+    sum_to(op, g, target)
 }
 
 /// `g` summed back to `target`, moved without a copy when the shapes already agree.
@@ -107,54 +159,34 @@ fn sum_to<F: Float, DO: Dimension, DT: Dimension>(
     if g.shape() == target {
         return into_dim(op, g);
     }
+    if let Some(summed) = sum_leading_rows(&g, target) {
+        return into_dim(op, summed);
+    }
     into_dim(op, unbroadcast(g.into_dyn(), target)?)
 }
 
-/// Which operand of a binary op a gradient is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Lhs,
-    Rhs,
-}
-
-/// `unbroadcast(f(g, a, b))` to the chosen operand's shape, reusing `g`'s buffer.
-fn grad_views<F: Float, DA: Dimension, DB: Dimension, DO: Dimension, DT: Dimension>(
-    op: &'static str,
-    side: Side,
-    g: Array<F, DO>,
-    a: ArrayView<'_, F, DA>,
-    b: ArrayView<'_, F, DB>,
-    f: impl Fn(F, F, F) -> F,
-) -> Result<Array<F, DT>> {
-    let mut g = g;
-    if a.shape() == g.shape() && b.shape() == g.shape() {
-        let a = view_into_dim::<F, DA, DO>(op, a)?;
-        let b = view_into_dim::<F, DB, DO>(op, b)?;
-        g.update2(a, b, f);
-        return into_dim(op, g);
+/// The common case of [`unbroadcast`] without dynamic-dimension overhead: `target` is a
+/// suffix of `g`'s shape (a bias broadcast over a batch) and `g` is contiguous. Rows are
+/// added in order, exactly as `sum_axis(Axis(0))` adds them.
+fn sum_leading_rows<F: Float, D: Dimension>(
+    g: &Array<F, D>,
+    target: &[usize],
+) -> Option<ArrayD<F>> {
+    let lead = g.ndim().checked_sub(target.len())?;
+    if lead == 0 || g.shape()[lead..] != *target {
+        return None;
     }
-    let shape = broadcast_shape(op, a.shape(), b.shape())?;
-    if shape != g.shape() {
-        return Err(TapeError::ContributionShape {
-            op,
-            expected: shape,
-            got: g.shape().to_vec(),
-            node: None,
-        });
+    let data = g.as_slice()?;
+    let cols: usize = target.iter().product();
+    let mut out = vec![F::zero(); cols];
+    if cols > 0 {
+        for row in data.chunks_exact(cols) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
     }
-    let bad = || TapeError::shape(op, "shapes do not broadcast", a.shape(), b.shape());
-    let a2 = a.broadcast(IxDyn(&shape)).ok_or_else(bad)?;
-    let b2 = b.broadcast(IxDyn(&shape)).ok_or_else(bad)?;
-    let mut g = g.into_dyn();
-    Zip::from(&mut g)
-        .and(&a2)
-        .and(&b2)
-        .for_each(|g, &x, &y| *g = f(*g, x, y));
-    let target = match side {
-        Side::Lhs => a.shape(),
-        Side::Rhs => b.shape(),
-    };
-    into_dim(op, unbroadcast(g, target)?)
+    ArrayD::from_shape_vec(target, out).ok()
 }
 
 /// Two operands of an elementwise binary op, broadcast against each other.

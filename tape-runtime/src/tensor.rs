@@ -254,29 +254,34 @@ pub(crate) fn check_same_shape(
     }
 }
 
-/// Converts between dimension types whose shapes are known to agree.
+/// Converts between dimension types whose ranks agree (a cheap, allocation-free move).
 pub(crate) fn into_dim<F: Float, D1: Dimension, D2: Dimension>(
     op: &'static str,
     array: Array<F, D1>,
 ) -> Result<Array<F, D2>> {
-    let shape = array.shape().to_vec();
-    array.into_dimensionality::<D2>().map_err(|_| {
-        TapeError::rank(
-            op,
-            "result rank does not fit the declared dimension type",
-            &shape,
-        )
-    })
+    if D2::NDIM.is_some_and(|n| n != array.ndim()) {
+        return Err(rank_mismatch(op, array.shape()));
+    }
+    array
+        .into_dimensionality::<D2>()
+        .map_err(|_| rank_mismatch(op, &[]))
 }
 
-/// Converts a view between dimension types whose shapes are known to agree.
+/// Converts a view between dimension types whose ranks agree.
 pub(crate) fn view_into_dim<'a, F: Float, D1: Dimension, D2: Dimension>(
     op: &'static str,
     view: ArrayView<'a, F, D1>,
 ) -> Result<ArrayView<'a, F, D2>> {
-    let shape = view.shape().to_vec();
+    if D2::NDIM.is_some_and(|n| n != view.ndim()) {
+        return Err(rank_mismatch(op, view.shape()));
+    }
     view.into_dimensionality::<D2>()
-        .map_err(|_| TapeError::rank(op, "operand rank does not fit the dimension type", &shape))
+        .map_err(|_| rank_mismatch(op, &[]))
+}
+
+#[cold]
+fn rank_mismatch(op: &'static str, shape: &[usize]) -> TapeError {
+    TapeError::rank(op, "operand rank does not fit the dimension type", shape)
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ mod tests {
         let (a, b) = (array![3.0_f64, -2.0], array![4.0_f64, 0.5]);
         let g = Array1::ones(2);
         let (ga, gb) = vjp2(
-            |a, b| mul(a, b),
+            mul,
             mul_vjp,
             &a.clone().into_dyn(),
             &b.clone().into_dyn(),
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(ga, b.clone().into_dyn());
         assert_eq!(gb, a.clone().into_dyn());
         let (ga, gb) = vjp2(
-            |a, b| div(a, b),
+            div,
             div_vjp,
             &a.clone().into_dyn(),
             &b.clone().into_dyn(),
@@ -276,10 +276,10 @@ mod tests {
     #[test]
     fn arith_vjps_match_fd() {
         for (a, b) in fd_cases() {
-            check_fd2("add", |a, b| add(a, b), add_vjp, &a, &b, 1e-8);
-            check_fd2("sub", |a, b| sub(a, b), sub_vjp, &a, &b, 1e-8);
-            check_fd2("mul", |a, b| mul(a, b), mul_vjp, &a, &b, 1e-8);
-            check_fd2("div", |a, b| div(a, b), div_vjp, &a, &b, 1e-7);
+            check_fd2("add", add, add_vjp, &a, &b, 1e-8);
+            check_fd2("sub", sub, sub_vjp, &a, &b, 1e-8);
+            check_fd2("mul", mul, mul_vjp, &a, &b, 1e-8);
+            check_fd2("div", div, div_vjp, &a, &b, 1e-7);
             check_fd2(
                 "div (swapped)",
                 |a, b| div(b, a),
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn neg_matches_fd() {
         let x = det(&[2, 3], 11, -1.0, 1.0);
-        super::super::testing::check_fd1("neg", |x| neg(x), neg_vjp, &x, 1e-8);
+        super::super::testing::check_fd1("neg", neg, neg_vjp, &x, 1e-8);
     }
 
     #[test]

@@ -345,7 +345,7 @@ mod tests {
         let b = array![[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]];
         let g = Array2::from_elem((3, 3), 1.0);
         let (ga, gb) = vjp2(
-            |a, b| dot(a, b),
+            dot,
             dot_vjp,
             &a.clone().into_dyn(),
             &b.clone().into_dyn(),
@@ -405,14 +405,7 @@ mod tests {
         ] {
             let a = det(sa, 1, -1.0, 1.0);
             let b = det(sb, 2, -1.0, 1.0);
-            check_fd2(
-                &format!("dot {sa:?}·{sb:?}"),
-                |a, b| dot(a, b),
-                dot_vjp,
-                &a,
-                &b,
-                1e-8,
-            );
+            check_fd2(&format!("dot {sa:?}·{sb:?}"), dot, dot_vjp, &a, &b, 1e-8);
         }
     }
 
@@ -421,7 +414,7 @@ mod tests {
         // y = xᵀ: x̄ = ḡᵀ.
         check_fd1(
             "transpose",
-            |x| transpose(x),
+            transpose,
             transpose_vjp,
             &det(&[3, 4], 3, -1.0, 1.0),
             1e-8,

@@ -26,8 +26,8 @@ pub fn weighted(g: &ArrayD<f64>, y: &ArrayD<f64>) -> f64 {
     (g * y).sum()
 }
 
-type Fwd1 = fn(&ArrayD<f64>) -> Result<ArrayD<f64>>;
-type Vjp1 = fn(ArrayD<f64>, &ArrayD<f64>, &ArrayD<f64>, Acc<'_, ArrayD<f64>>) -> Result<()>;
+pub type Fwd1 = fn(&ArrayD<f64>) -> Result<ArrayD<f64>>;
+pub type Vjp1 = fn(ArrayD<f64>, &ArrayD<f64>, &ArrayD<f64>, Acc<'_, ArrayD<f64>>) -> Result<()>;
 
 /// The VJP of a unary op at `x` with cotangent `g`.
 pub fn vjp1(fwd: Fwd1, vjp: Vjp1, x: &ArrayD<f64>, g: &ArrayD<f64>) -> ArrayD<f64> {
@@ -46,8 +46,8 @@ pub fn check_fd1(what: &str, fwd: Fwd1, vjp: Vjp1, x: &ArrayD<f64>, tolerance: f
     assert_grad_close(what, &analytic, &numeric, tolerance);
 }
 
-type Fwd2 = fn(&ArrayD<f64>, &ArrayD<f64>) -> Result<ArrayD<f64>>;
-type Vjp2 = fn(
+pub type Fwd2 = fn(&ArrayD<f64>, &ArrayD<f64>) -> Result<ArrayD<f64>>;
+pub type Vjp2 = fn(
     ArrayD<f64>,
     &ArrayD<f64>,
     &ArrayD<f64>,
@@ -99,3 +99,16 @@ pub fn check_fd2(
     assert_grad_close(&format!("{what} (lhs)"), &da, &na, tolerance);
     assert_grad_close(&format!("{what} (rhs)"), &db, &nb, tolerance);
 }
+
+/// A VJP of a reduction to a scalar.
+pub type ReduceVjp = fn(f64, &ArrayD<f64>, &f64, Acc<'_, ArrayD<f64>>) -> Result<()>;
+
+/// A VJP of a loss of two operands.
+pub type LossVjp = fn(
+    f64,
+    &ArrayD<f64>,
+    &ArrayD<f64>,
+    &f64,
+    Acc<'_, ArrayD<f64>>,
+    Acc<'_, ArrayD<f64>>,
+) -> Result<()>;

@@ -365,12 +365,7 @@ mod tests {
 
     fn grad_at(
         fwd: fn(&ndarray::ArrayD<f64>) -> Result<ndarray::ArrayD<f64>>,
-        vjp: fn(
-            ndarray::ArrayD<f64>,
-            &ndarray::ArrayD<f64>,
-            &ndarray::ArrayD<f64>,
-            Acc<'_, ndarray::ArrayD<f64>>,
-        ) -> Result<()>,
+        vjp: super::super::testing::Vjp1,
         x: Array1<f64>,
     ) -> Array1<f64> {
         let g = Array1::ones(x.len()).into_dyn();
@@ -383,12 +378,12 @@ mod tests {
     fn analytic_derivatives() {
         let x = array![0.5_f64, 2.0];
         // exp′ = exp
-        assert_eq!(grad_at(|x| exp(x), exp_vjp, x.clone()), x.mapv(f64::exp));
+        assert_eq!(grad_at(exp, exp_vjp, x.clone()), x.mapv(f64::exp));
         // ln′ = 1/x
-        assert_eq!(grad_at(|x| ln(x), ln_vjp, x.clone()), array![2.0, 0.5]);
+        assert_eq!(grad_at(ln, ln_vjp, x.clone()), array![2.0, 0.5]);
         // sqrt′ = 1/(2√x)
         assert_eq!(
-            grad_at(|x| sqrt(x), sqrt_vjp, array![4.0, 0.25]),
+            grad_at(sqrt, sqrt_vjp, array![4.0, 0.25]),
             array![0.25, 1.0]
         );
         // (x³)′ = 3x²
@@ -410,45 +405,33 @@ mod tests {
             array![3.0, 1.5]
         );
         // sin′ = cos, cos′ = −sin
-        assert_eq!(grad_at(|x| sin(x), sin_vjp, x.clone()), x.mapv(f64::cos));
-        assert_eq!(
-            grad_at(|x| cos(x), cos_vjp, x.clone()),
-            x.mapv(|v| -v.sin())
-        );
+        assert_eq!(grad_at(sin, sin_vjp, x.clone()), x.mapv(f64::cos));
+        assert_eq!(grad_at(cos, cos_vjp, x.clone()), x.mapv(|v| -v.sin()));
         // tanh′ = 1 − tanh²
         assert_eq!(
-            grad_at(|x| tanh(x), tanh_vjp, x.clone()),
+            grad_at(tanh, tanh_vjp, x.clone()),
             x.mapv(|v| 1.0 - v.tanh().powi(2))
         );
         // σ′ = σ(1 − σ): σ(0) = ½ gives ¼
-        assert_eq!(
-            grad_at(|x| sigmoid(x), sigmoid_vjp, array![0.0]),
-            array![0.25]
-        );
+        assert_eq!(grad_at(sigmoid, sigmoid_vjp, array![0.0]), array![0.25]);
         // softplus′ = σ
-        assert_eq!(
-            grad_at(|x| softplus(x), softplus_vjp, array![0.0]),
-            array![0.5]
-        );
+        assert_eq!(grad_at(softplus, softplus_vjp, array![0.0]), array![0.5]);
         // gelu′(0) = ½
-        assert_eq!(grad_at(|x| gelu(x), gelu_vjp, array![0.0]), array![0.5]);
+        assert_eq!(grad_at(gelu, gelu_vjp, array![0.0]), array![0.5]);
     }
 
     #[test]
     fn kinks_take_the_documented_subgradient() {
         // relu′(0) = 0, abs′(0) = 0, sqrt′(x ≤ 0) = 0.
         assert_eq!(
-            grad_at(|x| relu(x), relu_vjp, array![-1.0, 0.0, 2.0]),
+            grad_at(relu, relu_vjp, array![-1.0, 0.0, 2.0]),
             array![0.0, 0.0, 1.0]
         );
         assert_eq!(
-            grad_at(|x| abs(x), abs_vjp, array![-1.0, 0.0, 2.0]),
+            grad_at(abs, abs_vjp, array![-1.0, 0.0, 2.0]),
             array![-1.0, 0.0, 1.0]
         );
-        assert_eq!(
-            grad_at(|x| sqrt(x), sqrt_vjp, array![-1.0, 0.0]),
-            array![0.0, 0.0]
-        );
+        assert_eq!(grad_at(sqrt, sqrt_vjp, array![-1.0, 0.0]), array![0.0, 0.0]);
         assert_eq!(
             grad_at(
                 |x| powi(x, 0),
@@ -463,9 +446,9 @@ mod tests {
     fn unary_vjps_match_fd() {
         let x = det(&[3, 4], 1, -2.0, 2.0);
         let pos = det(&[3, 4], 2, 0.2, 3.0);
-        check_fd1("exp", |x| exp(x), exp_vjp, &x, 1e-8);
-        check_fd1("ln", |x| ln(x), ln_vjp, &pos, 1e-7);
-        check_fd1("sqrt", |x| sqrt(x), sqrt_vjp, &pos, 1e-7);
+        check_fd1("exp", exp, exp_vjp, &x, 1e-8);
+        check_fd1("ln", ln, ln_vjp, &pos, 1e-7);
+        check_fd1("sqrt", sqrt, sqrt_vjp, &pos, 1e-7);
         check_fd1(
             "powi",
             |x| powi(x, 3),
@@ -487,22 +470,16 @@ mod tests {
             &pos,
             1e-7,
         );
-        check_fd1("abs", |x| abs(x), abs_vjp, &x, 1e-8);
-        check_fd1("sin", |x| sin(x), sin_vjp, &x, 1e-8);
-        check_fd1("cos", |x| cos(x), cos_vjp, &x, 1e-8);
-        check_fd1("tanh", |x| tanh(x), tanh_vjp, &x, 1e-8);
-        check_fd1("sigmoid", |x| sigmoid(x), sigmoid_vjp, &x, 1e-8);
-        check_fd1("relu", |x| relu(x), relu_vjp, &x, 1e-8);
-        check_fd1("softplus", |x| softplus(x), softplus_vjp, &x, 1e-8);
-        check_fd1("gelu", |x| gelu(x), gelu_vjp, &x, 1e-8);
+        check_fd1("abs", abs, abs_vjp, &x, 1e-8);
+        check_fd1("sin", sin, sin_vjp, &x, 1e-8);
+        check_fd1("cos", cos, cos_vjp, &x, 1e-8);
+        check_fd1("tanh", tanh, tanh_vjp, &x, 1e-8);
+        check_fd1("sigmoid", sigmoid, sigmoid_vjp, &x, 1e-8);
+        check_fd1("relu", relu, relu_vjp, &x, 1e-8);
+        check_fd1("softplus", softplus, softplus_vjp, &x, 1e-8);
+        check_fd1("gelu", gelu, gelu_vjp, &x, 1e-8);
         // On scalars (0-d arrays) too.
-        check_fd1(
-            "tanh (0-d)",
-            |x| tanh(x),
-            tanh_vjp,
-            &det(&[], 3, -1.0, 1.0),
-            1e-8,
-        );
+        check_fd1("tanh (0-d)", tanh, tanh_vjp, &det(&[], 3, -1.0, 1.0), 1e-8);
     }
 
     #[test]
