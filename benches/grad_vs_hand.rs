@@ -89,13 +89,8 @@ fn chain_by_hand(
 }
 
 fn det(shape: (usize, usize), seed: u64) -> Array2<f64> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    Array2::from_shape_fn(shape, |_| {
-        s = s
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    })
+    let sample = tape::gradcheck::sample(&[shape.0, shape.1], seed, -0.5, 0.5);
+    sample.into_dimensionality().expect("2-d")
 }
 
 fn max_rel<D: ndarray::Dimension>(a: &Array<f64, D>, b: &Array<f64, D>) -> f64 {

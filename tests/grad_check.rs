@@ -19,6 +19,13 @@ macro_rules! unary_cases {
                 y.sum()
             }
 
+            /// The same body in f32.
+            #[differentiable]
+            pub fn f32($x: &Array1<f32>) -> f32 {
+                let y = $body;
+                y.sum()
+            }
+
             #[test]
             fn matches_analytic_and_fd() {
                 let x = vec1(7, 1, $lo, $hi);
@@ -27,6 +34,12 @@ macro_rules! unary_cases {
                 let derivative: fn(f64) -> f64 = $d;
                 check_analytic(stringify!($case), &g.$x, &x.mapv(derivative));
                 check_fd(stringify!($case), &g.$x, &x, f);
+                // f32: within a few f32 roundings of the f64 derivative.
+                let x32 = x.mapv(|v| v as f32);
+                let g32 = f32_grad(&x32).unwrap();
+                assert_eq!(g32.value, f32(&x32));
+                let (err, at) = tape::gradcheck::max_relative_error(&g32.$x.mapv(f64::from), &x32.mapv(|v| derivative(f64::from(v))));
+                assert!(err < 1e-5, "{} in f32: relative error {err:e} at {at}", stringify!($case));
             }
         }
     )*};
@@ -340,4 +353,54 @@ fn f32_matches_f64() {
     let (err, _) = tape::gradcheck::max_relative_error(&g32.b.mapv(f64::from), &g64.b);
     assert!(err < 1e-5, "f32 gradient off by relative {err:e}");
     check_fd("mlp64 w", &g64.w, &w, |w| mlp64(w, &b, &x, &y));
+}
+
+/// Every binary, linear-algebra, reduction, softmax and loss op in one function, written once
+/// for each float type: the f32 gradients agree with the f64 ones to f32 precision, and the
+/// f64 ones with central differences.
+macro_rules! composite {
+    ($name:ident, $f:ty) => {
+        #[differentiable]
+        fn $name(a: &Array2<$f>, b: &Array2<$f>, v: &Array1<$f>, #[no_grad] y: &Array2<$f>) -> $f {
+            let m = maximum(a, b) - minimum(a, v) / 2.0;
+            let c = m.clamp(-0.8, 0.8);
+            let z = c.dot(&b.t()) + v.sum_axis(Axis(0)) - a.mean_axis(Axis(1)).unwrap().sum();
+            let p = softmax(&z) + log_softmax(&z) / 4.0;
+            let l = logsumexp(&z).sum() / 8.0 + v.dot(v) + -b.mean().unwrap();
+            let u = mse(&p.dot(&a.sum_axis(Axis(1)).t()), &a.sum_axis(Axis(1)));
+            l + u + cross_entropy(&z, y)
+        }
+    };
+}
+
+composite!(composite64, f64);
+composite!(composite32, f32);
+
+#[test]
+fn every_op_in_f32_and_f64() {
+    let (a, b) = (mat2(3, 3, 30, -1.0, 1.0), mat2(3, 3, 31, -1.0, 1.0));
+    let v = vec1(3, 32, -1.0, 1.0);
+    let y = Array2::from_shape_fn((3, 3), |(i, j)| if i == j { 1.0 } else { 0.0 });
+    let g = composite64_grad(&a, &b, &v, &y).unwrap();
+    assert_eq!(g.value, composite64(&a, &b, &v, &y));
+    check_fd("composite a", &g.a, &a, |a| composite64(a, &b, &v, &y));
+    check_fd("composite b", &g.b, &b, |b| composite64(&a, b, &v, &y));
+    check_fd("composite v", &g.v, &v, |v| composite64(&a, &b, v, &y));
+
+    let f = |m: &Array2<f64>| m.mapv(|x| x as f32);
+    let (a32, b32, v32, y32) = (f(&a), f(&b), v.mapv(|x| x as f32), f(&y));
+    let g32 = composite32_grad(&a32, &b32, &v32, &y32).unwrap();
+    assert_eq!(g32.value, composite32(&a32, &b32, &v32, &y32));
+    for (what, got, want) in [
+        ("a", g32.a.mapv(f64::from), &g.a),
+        ("b", g32.b.mapv(f64::from), &g.b),
+    ] {
+        let (err, at) = tape::gradcheck::max_relative_error(&got, want);
+        assert!(
+            err < 1e-5,
+            "composite {what} in f32: relative error {err:e} at {at}"
+        );
+    }
+    let (err, _) = tape::gradcheck::max_relative_error(&g32.v.mapv(f64::from), &g.v);
+    assert!(err < 1e-5, "composite v in f32: relative error {err:e}");
 }

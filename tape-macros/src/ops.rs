@@ -54,24 +54,18 @@ const fn op(
     }
 }
 
-const fn op_option(
-    name: &'static str,
-    family: &'static str,
-    syntax: &'static [Syntax],
-    operands: usize,
-    configs: usize,
-) -> OpSpec {
-    OpSpec {
-        name,
-        family,
-        syntax,
-        operands,
-        configs,
-        returns_option: true,
+impl OpSpec {
+    /// The same row, for an op whose ndarray method returns an `Option`.
+    const fn returning_option(self) -> OpSpec {
+        OpSpec {
+            returns_option: true,
+            ..self
+        }
     }
 }
 
 /// The table.
+#[rustfmt::skip]
 pub static OPS: &[OpSpec] = &[
     // arithmetic
     op("add", "arith", &[Binary("+")], 2, 0),
@@ -81,13 +75,7 @@ pub static OPS: &[OpSpec] = &[
     op("neg", "arith", &[Unary("-"), Function("neg")], 1, 0),
     // unary
     op("exp", "unary", &[Method("exp"), Function("exp")], 1, 0),
-    op(
-        "ln",
-        "unary",
-        &[Method("ln"), Function("ln"), Function("log")],
-        1,
-        0,
-    ),
+    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, 0),
     op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, 0),
     op("powi", "unary", &[Method("powi"), Function("powi")], 1, 1),
     op("powf", "unary", &[Method("powf"), Function("powf")], 1, 1),
@@ -100,53 +88,17 @@ pub static OPS: &[OpSpec] = &[
     op("softplus", "unary", &[Function("softplus")], 1, 0),
     op("gelu", "unary", &[Function("gelu")], 1, 0),
     // binary elementwise
-    op(
-        "maximum",
-        "compare",
-        &[Function("maximum"), Method("max")],
-        2,
-        0,
-    ),
-    op(
-        "minimum",
-        "compare",
-        &[Function("minimum"), Method("min")],
-        2,
-        0,
-    ),
-    op(
-        "clamp",
-        "compare",
-        &[Method("clamp"), Function("clamp")],
-        1,
-        2,
-    ),
+    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, 0),
+    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, 0),
+    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, 2),
     // linear algebra
     op("dot", "linalg", &[Method("dot"), Function("dot")], 2, 0),
-    op(
-        "transpose",
-        "linalg",
-        &[Method("t"), Method("reversed_axes"), Function("transpose")],
-        1,
-        0,
-    ),
+    op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, 0),
     // reductions
     op("sum", "reduce", &[Method("sum"), Function("sum")], 1, 0),
-    op_option("mean", "reduce", &[Method("mean"), Function("mean")], 1, 0),
-    op(
-        "sum_axis",
-        "reduce",
-        &[Method("sum_axis"), Function("sum_axis")],
-        1,
-        1,
-    ),
-    op_option(
-        "mean_axis",
-        "reduce",
-        &[Method("mean_axis"), Function("mean_axis")],
-        1,
-        1,
-    ),
+    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, 0).returning_option(),
+    op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, 1),
+    op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, 1).returning_option(),
     // softmax family
     op("softmax", "softmax", &[Function("softmax")], 1, 0),
     op("log_softmax", "softmax", &[Function("log_softmax")], 1, 0),

@@ -13,7 +13,7 @@
 //! assert_grad_close("cube", &x.mapv(|v| 3.0 * v * v), &numeric, 1e-8);
 //! ```
 
-use ndarray::{Array, Dimension, Zip};
+use ndarray::{Array, ArrayD, Dimension, IxDyn, Zip};
 
 /// The default step: about the cube root of `f64`'s epsilon, which balances truncation and
 /// rounding error for central differences.
@@ -49,6 +49,29 @@ fn flat<D: Dimension>(a: &Array<f64, D>) -> &[f64] {
 
 fn flat_mut<D: Dimension>(a: &mut Array<f64, D>) -> &mut [f64] {
     a.as_slice_mut().unwrap_or(&mut [])
+}
+
+/// A deterministic array of `shape` with values in `[lo, hi)`, the same for the same `seed` on
+/// every machine: test inputs without a random source.
+///
+/// ```
+/// use tape_runtime::gradcheck::sample;
+/// let x = sample(&[2, 3], 7, -0.5, 0.5);
+/// assert_eq!(x, sample(&[2, 3], 7, -0.5, 0.5));
+/// assert!(x.iter().all(|v| (-0.5..0.5).contains(v)));
+/// ```
+pub fn sample(shape: &[usize], seed: u64, lo: f64, hi: f64) -> ArrayD<f64> {
+    // A 64-bit LCG (Knuth's MMIX constants); the top 53 bits make a uniform double.
+    let mut state = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x2545_F491_4F6C_DD1D);
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+        lo + (hi - lo) * unit
+    })
 }
 
 /// The central-difference derivative of a scalar function.

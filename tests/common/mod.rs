@@ -3,24 +3,12 @@
 
 #![allow(dead_code)]
 
-use ndarray::{Array, Array1, Array2, Dimension, IxDyn};
+use ndarray::{Array, Array1, Array2, Dimension};
 use tape::gradcheck::{
     DEFAULT_STEP, assert_grad_close, assert_scalar_close, numeric_derivative, numeric_gradient,
 };
 
-/// A deterministic array with values in `[lo, hi)`.
-pub fn det(shape: &[usize], seed: u64, lo: f64, hi: f64) -> Array<f64, IxDyn> {
-    let mut state = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(0x2545_F491_4F6C_DD1D);
-    Array::from_shape_fn(IxDyn(shape), |_| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * u
-    })
-}
+pub use tape::gradcheck::sample as det;
 
 /// A deterministic vector in `[lo, hi)`.
 pub fn vec1(n: usize, seed: u64, lo: f64, hi: f64) -> Array1<f64> {

@@ -4,22 +4,9 @@
 use crate::accumulate::Acc;
 use crate::error::Result;
 use crate::gradcheck::{DEFAULT_STEP, assert_grad_close, numeric_gradient};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 
-/// A deterministic array with values in `[lo, hi)` (a small LCG; tests must not depend on a
-/// random source).
-pub fn det(shape: &[usize], seed: u64, lo: f64, hi: f64) -> ArrayD<f64> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ArrayD::from_shape_fn(IxDyn(shape), |_| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * u
-    })
-}
+pub use crate::gradcheck::sample as det;
 
 /// `Σ g ⊙ y`: the scalar whose gradient a VJP with cotangent `g` computes.
 pub fn weighted(g: &ArrayD<f64>, y: &ArrayD<f64>) -> f64 {
