@@ -163,3 +163,23 @@ fn path_constants() {
     check_analytic_scalar("constants", g.x, SCALE + 1.25);
     check_fd_scalar("constants", g.x, 1.25, constants);
 }
+
+// Shapes of differentiable values are constants: f = Σx / len(x) + Σ (Σ₀ x)/rows
+// ∂f/∂x = 1/len + 1/rows
+#[differentiable]
+fn shape_queries(x: &Array2<f64>) -> f64 {
+    let n = x.len() as f64;
+    x.sum() / n + (x.sum_axis(Axis(0)) / (x.nrows() as f64)).sum()
+}
+
+#[test]
+fn shapes_are_constants() {
+    let x = mat2(3, 4, 7, -1.0, 1.0);
+    let g = shape_queries_grad(&x).unwrap();
+    assert_eq!(g.value, shape_queries(&x));
+    check_analytic(
+        "shape queries",
+        &g.x,
+        &Array2::from_elem((3, 4), 1.0 / 12.0 + 1.0 / 3.0),
+    );
+}

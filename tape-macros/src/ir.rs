@@ -72,12 +72,24 @@ impl Param {
 pub struct Verbatim {
     /// The expression's tokens.
     pub tokens: TokenStream,
-    /// Names the expression reads that are bound in the function (parameters, `let`s), and the
-    /// node each holds. None of them requires a gradient.
-    pub captures: Vec<(Ident, NodeId)>,
+    /// Names the expression reads that are bound in the function (parameters, `let`s).
+    pub captures: Vec<Capture>,
     /// A float literal, typed as the function's float type where it is bound (so that
     /// `2.0 * x` needs no inference).
     pub float_literal: bool,
+}
+
+/// A name that verbatim code reads, and the node it is bound to.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The name as the code writes it.
+    pub ident: Ident,
+    /// The node it holds.
+    pub node: NodeId,
+    /// Only its shape is read (`x.len()`, `x.nrows()`): bound by reference, and allowed even
+    /// for a differentiable value, since no derivative flows through a shape. Otherwise the
+    /// value is read and the node must not require a gradient.
+    pub shape_only: bool,
 }
 
 /// What a node computes.

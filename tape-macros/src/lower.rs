@@ -6,7 +6,7 @@
 
 use crate::check::{check_return, check_signature, classify_param};
 use crate::ctxt::Ctxt;
-use crate::ir::{Elem, Node, NodeId, NodeKind, Param, ParamKind, Tape, Verbatim};
+use crate::ir::{Capture, Elem, Node, NodeId, NodeKind, Param, ParamKind, Tape, Verbatim};
 use crate::ops::{self, OpSpec};
 use proc_macro2::{Ident, Span};
 use quote::ToTokens;
@@ -335,7 +335,7 @@ impl Lowerer {
         None
     }
 
-    fn push_const(&mut self, expr: &Expr, captures: Vec<(Ident, NodeId)>) -> NodeId {
+    fn push_const(&mut self, expr: &Expr, captures: Vec<Capture>) -> NodeId {
         let float_literal = matches!(
             expr,
             Expr::Lit(syn::ExprLit {
@@ -514,24 +514,44 @@ impl Lowerer {
     }
 
     /// The function's names a constant expression reads, each bound to its node; an error if
-    /// one of them is differentiable.
-    fn captures(&mut self, expr: &Expr, what: &str) -> Option<Vec<(Ident, NodeId)>> {
+    /// the value of a differentiable one is read (its shape may be: `x.len() as f64`).
+    fn captures(&mut self, expr: &Expr, what: &str) -> Option<Vec<Capture>> {
         let mut names = NameCollector::default();
         names.visit_expr(expr);
-        let mut captures: Vec<(Ident, NodeId)> = Vec::new();
+        let mut captures: Vec<Capture> = Vec::new();
         let mut ok = true;
-        for ident in names.idents {
-            let Some(id) = self.lookup(&ident.to_string()) else {
+        for ident in &names.values {
+            let Some(node) = self.lookup(&ident.to_string()) else {
                 continue;
             };
-            if self.nodes[id.0].requires_grad {
+            if self.nodes[node.0].requires_grad {
                 self.cx.push(
                     ident.span(),
-                    format!("`{ident}` is differentiable, so it cannot be used in {what}, which must be a constant"),
+                    format!(
+                        "`{ident}` is differentiable, so it cannot be used in {what}, which must be a \
+                         constant: a literal, a `const`, a `#[no_grad]` or integer input, or a \
+                         shape such as `x.len()`"
+                    ),
                 );
                 ok = false;
-            } else if !captures.iter().any(|(i, _)| *i == ident) {
-                captures.push((ident, id));
+            } else if !captures.iter().any(|c| c.ident == *ident) {
+                captures.push(Capture {
+                    ident: ident.clone(),
+                    node,
+                    shape_only: false,
+                });
+            }
+        }
+        for ident in names.shapes {
+            let Some(node) = self.lookup(&ident.to_string()) else {
+                continue;
+            };
+            if !captures.iter().any(|c| c.ident == ident) {
+                captures.push(Capture {
+                    ident,
+                    node,
+                    shape_only: true,
+                });
             }
         }
         ok.then_some(captures)
@@ -554,20 +574,44 @@ fn function_name(c: &syn::ExprCall) -> Option<&Ident> {
     }
 }
 
-/// Collects the single-name paths an expression reads (`n` in `n as f64`).
+/// Collects the single names an expression reads: as values (`n` in `n as f64`), or only
+/// for their shape (`x` in `x.len() as f64`).
 #[derive(Default)]
 struct NameCollector {
-    idents: Vec<Ident>,
+    values: Vec<Ident>,
+    shapes: Vec<Ident>,
+}
+
+/// `x` in `x`, `&x`, `(x)`.
+fn bare_name(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+        Expr::Reference(r) => bare_name(&r.expr),
+        Expr::Paren(p) => bare_name(&p.expr),
+        Expr::Group(g) => bare_name(&g.expr),
+        _ => None,
+    }
 }
 
 impl<'ast> Visit<'ast> for NameCollector {
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-        if p.qself.is_none() {
-            if let Some(ident) = p.path.get_ident() {
-                self.idents.push(ident.clone());
-            }
+        if let Some(ident) = bare_name(&Expr::Path(p.clone())) {
+            self.values.push(ident.clone());
         }
         syn::visit::visit_expr_path(self, p);
+    }
+
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        let shape_query = ops::SHAPE_METHODS.contains(&m.method.to_string().as_str());
+        match bare_name(&m.receiver) {
+            Some(ident) if shape_query => {
+                self.shapes.push(ident.clone());
+                for arg in &m.args {
+                    self.visit_expr(arg);
+                }
+            }
+            _ => syn::visit::visit_expr_method_call(self, m),
+        }
     }
 }
 
@@ -669,11 +713,12 @@ mod tests {
         let errs = errors(parse_quote! {
             fn f(x: f64, p: f64) -> f64 { x.powf(p) }
         });
-        assert_eq!(
-            errs,
-            [
-                "`p` is differentiable, so it cannot be used in an argument of `powf`, which must be a constant"
-            ]
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "`p` is differentiable, so it cannot be used in an argument of `powf`"
+            ),
+            "{errs:?}"
         );
         assert!(
             errors(parse_quote! { fn f(x: f64, #[no_grad] p: f64) -> f64 { x.powf(p) } })

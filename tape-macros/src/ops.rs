@@ -111,6 +111,12 @@ pub static OPS: &[OpSpec] = &[
 /// Methods that return their receiver's value unchanged (`x.clone()`, `x.view()`): no node.
 pub static IDENTITY_METHODS: &[&str] = &["clone", "to_owned", "view"];
 
+/// Methods that read only a value's shape (`x.len() as f64`): allowed on differentiable
+/// values inside constant expressions, since no derivative flows through a shape.
+pub static SHAPE_METHODS: &[&str] = &[
+    "len", "len_of", "nrows", "ncols", "ndim", "dim", "raw_dim", "shape", "is_empty",
+];
+
 /// Methods that unwrap an `Option`-returning op (`x.mean().unwrap()`).
 pub static UNWRAP_METHODS: &[&str] = &["unwrap", "expect"];
 

@@ -40,9 +40,13 @@ pub fn verbatim(code: &Verbatim) -> TokenStream {
     if code.captures.is_empty() {
         return tokens.clone();
     }
-    let binds = code.captures.iter().map(|(name, id)| {
-        let v = idents::value(*id);
-        quote_spanned!(name.span()=> let #name = ::core::clone::Clone::clone(&#v);)
+    let binds = code.captures.iter().map(|c| {
+        let (name, v) = (&c.ident, idents::value(c.node));
+        if c.shape_only {
+            quote_spanned!(name.span()=> let #name = &#v;)
+        } else {
+            quote_spanned!(name.span()=> let #name = ::core::clone::Clone::clone(&#v);)
+        }
     });
     quote!({ #(#binds)* #tokens })
 }
