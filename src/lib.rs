@@ -44,8 +44,8 @@ extern crate self as tape;
 pub use ndarray;
 pub use tape_macros::differentiable;
 pub use tape_runtime::{
-    Acc, AnyTensor, Float, Input, NodeInfo, NodeLabel, TapeError, Tensor, Value, functions,
-    gradcheck, ops,
+    Acc, Accumulate, AnyTensor, Float, Input, NodeInfo, NodeLabel, Tape, TapeError, Tensor, Value,
+    add_grad_all, add_grad_dense, functions, gradcheck, ops, sparse_from_dense,
 };
 
 /// Everything a differentiable function needs: the attribute, the op functions, the runtime
@@ -57,11 +57,14 @@ pub mod prelude {
         ArrayView2, ArrayViewD, Axis, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6, IxDyn, array,
     };
     pub use tape_runtime::functions::*;
-    pub use tape_runtime::{AnyTensor, Float, NodeInfo, TapeError};
+    pub use tape_runtime::{AnyTensor, Float, NodeInfo, Tape, TapeError};
 }
 
 /// What generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use tape_runtime::{Acc, TapeError, at, grad_or_zeros, ops};
+    pub use tape_runtime::{
+        Acc, Accumulate, AnyTensor, NodeInfo, Tape, TapeError, at, grad_or_zeros, ops, record,
+        scalar_of,
+    };
 }

@@ -110,3 +110,225 @@ fn the_functions_themselves_compute_on_valid_input() {
     assert_eq!(log_likelihood(&array![1.0]), 0.0);
     assert_eq!(average(&array![1.0, 3.0]), 2.0);
 }
+
+// The backward family: one test per row of the error table. The network is the seed's:
+// z1 = W1·x + b1, h = relu(z1), y = W2·h + b2, loss = Σ y (nodes 0–10, output 10).
+#[differentiable]
+fn net(
+    w1: &Array2<f64>,
+    b1: &Array1<f64>,
+    w2: &Array2<f64>,
+    b2: &Array1<f64>,
+    #[no_grad] x: &Array1<f64>,
+) -> f64 {
+    let z1 = w1.dot(x) + b1;
+    let h = relu(&z1);
+    let y = w2.dot(&h) + b2;
+    y.sum()
+}
+
+fn recorded() -> NetTape {
+    NetTape::record(
+        &array![[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]],
+        &array![0.1, 0.2, 0.3],
+        &array![[0.7, 0.8, 0.9]],
+        &array![0.4],
+        &array![0.5, 0.8],
+    )
+    .unwrap()
+}
+
+fn zeros(t: &NetTape) -> Vec<AnyTensor> {
+    t.values()
+        .iter()
+        .map(|v| AnyTensor::zeros(v.shape()))
+        .collect()
+}
+
+#[test]
+fn invalid_output_id() {
+    let t = recorded();
+    let seed = AnyTensor::scalar(1.0);
+    let err = t.backward_dense(11, seed.clone()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid output id 11: the tape has 11 nodes"
+    );
+    assert_eq!(
+        t.backward_dense_all(99, seed.clone()).unwrap_err(),
+        TapeError::InvalidOutputId { id: 99, len: 11 }
+    );
+    assert_eq!(
+        t.backward_sparse(usize::MAX, seed).unwrap_err(),
+        TapeError::InvalidOutputId {
+            id: usize::MAX,
+            len: 11
+        }
+    );
+}
+
+#[test]
+fn seed_shape_mismatch() {
+    let t = recorded();
+    let err = t.backward_dense(6, AnyTensor::scalar(1.0)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "seed shape mismatch at node 6 `z1` (add): the output has shape [3], the seed []"
+    );
+    assert!(matches!(
+        t.backward_dense_all(10, AnyTensor::zeros(&[1])),
+        Err(TapeError::SeedShape { .. })
+    ));
+    assert!(matches!(
+        t.backward_sparse(0, AnyTensor::zeros(&[2, 3])),
+        Err(TapeError::SeedShape { .. })
+    ));
+}
+
+#[test]
+fn wrong_initial_array_length() {
+    let t = recorded();
+    let mut short = zeros(&t);
+    short.pop();
+    let err = t.backward_dense_from(short).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "wrong initial array length: the tape has 11 nodes, the array 10 entries"
+    );
+}
+
+#[test]
+fn wrong_gradient_shape_for_node() {
+    let t = recorded();
+    let mut bad = zeros(&t);
+    bad[7] = AnyTensor::zeros(&[4]);
+    let err = t.backward_dense_from(bad.clone()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "wrong gradient shape for node 7 `h` (relu): the node has shape [3], the gradient [4]"
+    );
+    assert!(matches!(
+        t.backward_dense_from_loop(3, bad.clone()),
+        Err(TapeError::GradShape { .. })
+    ));
+    assert!(matches!(
+        t.backward_dense_from_step(&mut bad, 9),
+        Err(TapeError::GradShape { .. })
+    ));
+}
+
+#[test]
+fn invalid_node_id_for_step_and_loop() {
+    let t = recorded();
+    let mut acc = zeros(&t);
+    assert_eq!(
+        t.backward_dense_from_step(&mut acc, 11).unwrap_err(),
+        TapeError::InvalidNodeId { id: 11, len: 11 }
+    );
+    assert_eq!(
+        t.backward_dense_from_loop(12, acc.clone()).unwrap_err(),
+        TapeError::InvalidNodeId { id: 12, len: 11 }
+    );
+    assert!(t.backward_dense_from_loop(11, acc).is_ok());
+    assert_eq!(
+        t.value(11).unwrap_err(),
+        TapeError::InvalidNodeId { id: 11, len: 11 }
+    );
+}
+
+#[test]
+fn wrong_contribution_shape() {
+    let t = recorded();
+    let mut dense = vec![None; NetTape::NODES.len()];
+    let err = tape::add_grad_dense(
+        &mut dense,
+        NetTape::NODES,
+        t.values(),
+        6,
+        AnyTensor::zeros(&[2]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "wrong contribution shape for add (at node 6 `z1`): the node has shape [3], the contribution [2]"
+    );
+    let mut all = zeros(&t);
+    assert!(matches!(
+        tape::add_grad_all(
+            &mut all,
+            NetTape::NODES,
+            t.values(),
+            0,
+            AnyTensor::scalar(1.0)
+        ),
+        Err(TapeError::ContributionShape { .. })
+    ));
+    // A contribution to a frozen node (x, node 4) is dropped before its shape is looked at.
+    tape::add_grad_dense(
+        &mut dense,
+        NetTape::NODES,
+        t.values(),
+        4,
+        AnyTensor::zeros(&[9]),
+    )
+    .unwrap();
+    assert_eq!(dense[4], None);
+}
+
+#[test]
+fn record_reports_kernel_errors() {
+    let err = NetTape::record(
+        &Array2::zeros((3, 2)),
+        &Array1::zeros(3),
+        &Array2::zeros((1, 3)),
+        &Array1::zeros(1),
+        &Array1::zeros(5),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "dot: inner dimensions differ: [3, 2] and [5] (at node 5)"
+    );
+    let err = LogLikelihoodTape::record(&array![1.0, -1.0]).unwrap_err();
+    assert!(matches!(err, TapeError::Domain { .. }), "{err}");
+    assert_eq!(
+        net(
+            &Array2::zeros((3, 2)),
+            &Array1::zeros(3),
+            &Array2::zeros((1, 3)),
+            &Array1::zeros(1),
+            &Array1::zeros(2)
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn no_input_makes_the_family_panic() {
+    // Every method, every id around the tape's bounds, seeds and arrays of many shapes.
+    let t = recorded();
+    let shapes: [&[usize]; 6] = [&[], &[1], &[2], &[3], &[1, 3], &[3, 2]];
+    let mut calls = 0;
+    for id in 0..14 {
+        for shape in shapes {
+            let seed = AnyTensor::zeros(shape);
+            let _ = t.backward_dense(id, seed.clone());
+            let _ = t.backward_dense_all(id, seed.clone());
+            let _ = t.backward_sparse(id, seed.clone());
+            let mut acc = zeros(&t);
+            if let Some(entry) = acc.get_mut(id) {
+                *entry = seed.clone();
+            }
+            let _ = t.backward_dense_from(acc.clone());
+            let _ = t.backward_dense_from_loop(id, acc.clone());
+            let _ = t.backward_dense_from_step(&mut acc, id);
+            acc.truncate(id);
+            let _ = t.backward_dense_from(acc.clone());
+            let _ = t.backward_dense_from_step(&mut acc, id.saturating_sub(1));
+            let _ = t.value(id);
+            calls += 10;
+        }
+    }
+    let _ = t.backward();
+    assert_eq!(calls, 14 * 6 * 10);
+}

@@ -470,7 +470,7 @@ impl Lowerer {
         name_span: Span,
         span: Span,
     ) -> Option<NodeId> {
-        let expected = op.operands + op.configs;
+        let expected = op.operands + op.configs.len();
         if args.len() != expected {
             self.cx.push(
                 name_span,

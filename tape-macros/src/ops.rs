@@ -17,6 +17,26 @@ pub enum Syntax {
     Unary(&'static str),
 }
 
+/// The type of a constant argument, which the recorded tape stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Config {
+    /// `i32` (the exponent of `powi`).
+    I32,
+    /// The function's float type (the exponent of `powf`, the bounds of `clamp`).
+    Elem,
+    /// `ndarray::Axis`.
+    Axis,
+}
+
+/// What an op returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A scalar or an array, by the operands (`tanh` of a scalar is a scalar).
+    Tensor,
+    /// Always a scalar (`sum`, `mean`, the losses).
+    Scalar,
+}
+
 /// One row of the table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct OpSpec {
@@ -29,7 +49,9 @@ pub struct OpSpec {
     /// Differentiable operands (the receiver of a method counts as the first).
     pub operands: usize,
     /// Constant arguments after the operands (`n` in `x.powi(n)`, the axis of `sum_axis`).
-    pub configs: usize,
+    pub configs: &'static [Config],
+    /// What the op returns.
+    pub output: Output,
     /// ndarray's method returns an `Option` (`mean`, `mean_axis`): the user writes
     /// `.unwrap()` or `.expect(..)` after it, and the prelude function returns the value.
     pub returns_option: bool,
@@ -42,7 +64,7 @@ const fn op(
     family: &'static str,
     syntax: &'static [Syntax],
     operands: usize,
-    configs: usize,
+    configs: &'static [Config],
 ) -> OpSpec {
     OpSpec {
         name,
@@ -50,6 +72,7 @@ const fn op(
         syntax,
         operands,
         configs,
+        output: Output::Tensor,
         returns_option: false,
     }
 }
@@ -62,50 +85,64 @@ impl OpSpec {
             ..self
         }
     }
+
+    /// The same row, for an op that always returns a scalar.
+    const fn scalar_output(self) -> OpSpec {
+        OpSpec {
+            output: Output::Scalar,
+            ..self
+        }
+    }
 }
+
+const NONE: &[Config] = &[];
+const I32: &[Config] = &[Config::I32];
+const ELEM: &[Config] = &[Config::Elem];
+const BOUNDS: &[Config] = &[Config::Elem, Config::Elem];
+const AXIS: &[Config] = &[Config::Axis];
 
 /// The table.
 #[rustfmt::skip]
 pub static OPS: &[OpSpec] = &[
     // arithmetic
-    op("add", "arith", &[Binary("+")], 2, 0),
-    op("sub", "arith", &[Binary("-")], 2, 0),
-    op("mul", "arith", &[Binary("*")], 2, 0),
-    op("div", "arith", &[Binary("/")], 2, 0),
-    op("neg", "arith", &[Unary("-"), Function("neg")], 1, 0),
+    op("add", "arith", &[Binary("+")], 2, NONE),
+    op("sub", "arith", &[Binary("-")], 2, NONE),
+    op("mul", "arith", &[Binary("*")], 2, NONE),
+    op("div", "arith", &[Binary("/")], 2, NONE),
+    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE),
     // unary
-    op("exp", "unary", &[Method("exp"), Function("exp")], 1, 0),
-    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, 0),
-    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, 0),
-    op("powi", "unary", &[Method("powi"), Function("powi")], 1, 1),
-    op("powf", "unary", &[Method("powf"), Function("powf")], 1, 1),
-    op("abs", "unary", &[Method("abs"), Function("abs")], 1, 0),
-    op("sin", "unary", &[Method("sin"), Function("sin")], 1, 0),
-    op("cos", "unary", &[Method("cos"), Function("cos")], 1, 0),
-    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, 0),
-    op("sigmoid", "unary", &[Function("sigmoid")], 1, 0),
-    op("relu", "unary", &[Function("relu")], 1, 0),
-    op("softplus", "unary", &[Function("softplus")], 1, 0),
-    op("gelu", "unary", &[Function("gelu")], 1, 0),
+    op("exp", "unary", &[Method("exp"), Function("exp")], 1, NONE),
+    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE),
+    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE),
+    op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32),
+    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM),
+    op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE),
+    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE),
+    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE),
+    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, NONE),
+    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE),
+    op("relu", "unary", &[Function("relu")], 1, NONE),
+    op("softplus", "unary", &[Function("softplus")], 1, NONE),
+    op("gelu", "unary", &[Function("gelu")], 1, NONE),
     // binary elementwise
-    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, 0),
-    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, 0),
-    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, 2),
+    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, NONE),
+    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE),
+    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, BOUNDS),
     // linear algebra
-    op("dot", "linalg", &[Method("dot"), Function("dot")], 2, 0),
-    op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, 0),
+    op("dot", "linalg", &[Method("dot"), Function("dot")], 2, NONE),
+    op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, NONE),
     // reductions
-    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, 0),
-    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, 0).returning_option(),
-    op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, 1),
-    op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, 1).returning_option(),
+    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, NONE).scalar_output(),
+    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, NONE).returning_option().scalar_output(),
+    op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, AXIS),
+    op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, AXIS).returning_option(),
     // softmax family
-    op("softmax", "softmax", &[Function("softmax")], 1, 0),
-    op("log_softmax", "softmax", &[Function("log_softmax")], 1, 0),
-    op("logsumexp", "softmax", &[Function("logsumexp")], 1, 0),
+    op("softmax", "softmax", &[Function("softmax")], 1, NONE),
+    op("log_softmax", "softmax", &[Function("log_softmax")], 1, NONE),
+    op("logsumexp", "softmax", &[Function("logsumexp")], 1, NONE),
     // losses
-    op("mse", "loss", &[Function("mse")], 2, 0),
-    op("cross_entropy", "loss", &[Function("cross_entropy")], 2, 0),
+    op("mse", "loss", &[Function("mse")], 2, NONE).scalar_output(),
+    op("cross_entropy", "loss", &[Function("cross_entropy")], 2, NONE).scalar_output(),
 ];
 
 /// Methods that return their receiver's value unchanged (`x.clone()`, `x.view()`): no node.

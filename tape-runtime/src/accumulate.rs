@@ -6,8 +6,12 @@
 //! allocated. A parent that does not require a gradient gets [`Acc::skip`], and its VJP
 //! branch is never computed.
 
-use crate::error::Result;
+use crate::any_tensor::AnyTensor;
+use crate::error::{NodeLabel, Result, TapeError};
+use crate::float::Float;
+use crate::node::NodeInfo;
 use crate::tensor::Value;
+use std::collections::HashMap;
 
 /// The gradient slot of one parent of a node, handed to the node's VJP.
 #[derive(Debug)]
@@ -69,10 +73,179 @@ pub fn grad_or_zeros<T: Value>(slot: Option<T>, like: &T) -> T {
     }
 }
 
+/// Checks that `id` names a node and that `contribution` has its shape; `false` when the node
+/// does not require a gradient (the contribution is then dropped).
+fn admit<F: Float>(
+    nodes: &[NodeInfo],
+    values: &[AnyTensor<F>],
+    slots: usize,
+    id: usize,
+    contribution: &AnyTensor<F>,
+) -> Result<bool> {
+    let (Some(node), Some(value)) = (nodes.get(id), values.get(id)) else {
+        return Err(TapeError::InvalidNodeId {
+            id,
+            len: nodes.len().min(values.len()),
+        });
+    };
+    if id >= slots {
+        return Err(TapeError::InvalidNodeId { id, len: slots });
+    }
+    if !node.requires_grad {
+        return Ok(false);
+    }
+    if contribution.shape() != value.shape() {
+        return Err(TapeError::ContributionShape {
+            op: node.op,
+            expected: value.shape().to_vec(),
+            got: contribution.shape().to_vec(),
+            node: Some(NodeLabel {
+                id,
+                name: node.name,
+            }),
+        });
+    }
+    Ok(true)
+}
+
+/// Adds one VJP contribution to node `id`'s slot in a dense array (`None` = not reached yet).
+///
+/// In order: an `id` that is not a node is an error; a contribution to a node that does not
+/// require a gradient is dropped; a contribution whose shape differs from the node's is an
+/// error; an empty slot takes the contribution; a filled one adds it.
+///
+/// # Errors
+/// [`TapeError::InvalidNodeId`], [`TapeError::ContributionShape`].
+pub fn add_grad_dense<F: Float>(
+    grads: &mut [Option<AnyTensor<F>>],
+    nodes: &[NodeInfo],
+    values: &[AnyTensor<F>],
+    id: usize,
+    contribution: AnyTensor<F>,
+) -> Result<()> {
+    if !admit(nodes, values, grads.len(), id, &contribution)? {
+        return Ok(());
+    }
+    match &mut grads[id] {
+        slot @ None => *slot = Some(contribution),
+        Some(total) => *total = total.add(&contribution)?,
+    }
+    Ok(())
+}
+
+/// Adds one VJP contribution to node `id`'s entry of a total array (every entry present).
+/// The same checks, in the same order, as [`add_grad_dense`].
+///
+/// # Errors
+/// [`TapeError::InvalidNodeId`], [`TapeError::ContributionShape`].
+pub fn add_grad_all<F: Float>(
+    grads: &mut [AnyTensor<F>],
+    nodes: &[NodeInfo],
+    values: &[AnyTensor<F>],
+    id: usize,
+    contribution: AnyTensor<F>,
+) -> Result<()> {
+    if !admit(nodes, values, grads.len(), id, &contribution)? {
+        return Ok(());
+    }
+    let total = &mut grads[id];
+    *total = total.add(&contribution)?;
+    Ok(())
+}
+
+/// The reached entries of a dense array, by node id.
+pub fn sparse_from_dense<F: Float>(
+    dense: Vec<Option<AnyTensor<F>>>,
+) -> HashMap<usize, AnyTensor<F>> {
+    dense
+        .into_iter()
+        .enumerate()
+        .filter_map(|(id, g)| g.map(|g| (id, g)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    const NODES: &[NodeInfo] = &[
+        NodeInfo {
+            id: 0,
+            name: Some("x"),
+            op: "input",
+            parents: &[],
+            requires_grad: true,
+        },
+        NodeInfo {
+            id: 1,
+            name: Some("c"),
+            op: "input",
+            parents: &[],
+            requires_grad: false,
+        },
+    ];
+
+    #[test]
+    fn dense_accumulation_checks_in_order() {
+        let values = vec![AnyTensor::from(array![1.0, 2.0]), AnyTensor::scalar(3.0)];
+        let mut grads = vec![None, None];
+        // node missing
+        let err =
+            add_grad_dense(&mut grads, NODES, &values, 2, AnyTensor::scalar(1.0)).unwrap_err();
+        assert_eq!(err, TapeError::InvalidNodeId { id: 2, len: 2 });
+        // frozen node: dropped, even with a wrong shape
+        add_grad_dense(&mut grads, NODES, &values, 1, AnyTensor::zeros(&[7])).unwrap();
+        assert_eq!(grads[1], None);
+        // wrong shape
+        let err =
+            add_grad_dense(&mut grads, NODES, &values, 0, AnyTensor::zeros(&[3])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "wrong contribution shape for input (at node 0 `x`): the node has shape [2], the contribution [3]"
+        );
+        // empty slot, then accumulate
+        add_grad_dense(
+            &mut grads,
+            NODES,
+            &values,
+            0,
+            AnyTensor::from(array![1.0, 1.0]),
+        )
+        .unwrap();
+        add_grad_dense(
+            &mut grads,
+            NODES,
+            &values,
+            0,
+            AnyTensor::from(array![2.0, 3.0]),
+        )
+        .unwrap();
+        assert_eq!(grads[0], Some(AnyTensor::from(array![3.0, 4.0])));
+        let sparse = sparse_from_dense(grads);
+        assert_eq!(sparse.len(), 1);
+        assert_eq!(sparse[&0], AnyTensor::from(array![3.0, 4.0]));
+    }
+
+    #[test]
+    fn total_accumulation_adds_to_every_entry() {
+        let values = vec![AnyTensor::from(array![1.0, 2.0]), AnyTensor::scalar(3.0)];
+        let mut grads = vec![AnyTensor::zeros(&[2]), AnyTensor::scalar(0.0)];
+        add_grad_all(
+            &mut grads,
+            NODES,
+            &values,
+            0,
+            AnyTensor::from(array![1.0, 2.0]),
+        )
+        .unwrap();
+        add_grad_all(&mut grads, NODES, &values, 1, AnyTensor::scalar(5.0)).unwrap();
+        assert_eq!(
+            grads,
+            vec![AnyTensor::from(array![1.0, 2.0]), AnyTensor::scalar(0.0)]
+        );
+        assert!(add_grad_all(&mut grads, NODES, &values, 5, AnyTensor::scalar(5.0)).is_err());
+    }
 
     #[test]
     fn first_contribution_moves_later_ones_add() {

@@ -47,6 +47,11 @@ impl<F: Float> AnyTensor<F> {
         self.array
     }
 
+    /// The array inside, by reference.
+    pub fn as_array(&self) -> &ArrayD<F> {
+        &self.array
+    }
+
     /// The value of a 0-dimensional tensor; `None` for any other shape.
     pub fn to_scalar(&self) -> Option<F> {
         if self.array.ndim() == 0 {
@@ -129,6 +134,55 @@ impl From<f32> for AnyTensor<f32> {
     fn from(value: f32) -> Self {
         AnyTensor::scalar(value)
     }
+}
+
+/// A recorded forward value: scalars, arrays and integer inputs become [`AnyTensor`]s
+/// (integers as float scalars, for display; they never take part in a VJP).
+pub trait Record<F> {
+    /// The value as a shape-erased tensor.
+    fn record(&self) -> AnyTensor<F>;
+}
+
+impl<F: Float> Record<F> for F {
+    fn record(&self) -> AnyTensor<F> {
+        AnyTensor::scalar(*self)
+    }
+}
+
+impl<F: Float, S: ndarray::Data<Elem = F>, D: Dimension> Record<F> for ndarray::ArrayBase<S, D> {
+    fn record(&self) -> AnyTensor<F> {
+        AnyTensor::new(self.to_owned().into_dyn())
+    }
+}
+
+/// `value.record()`, with the element type named: what generated code calls.
+pub fn record<F, T: Record<F> + ?Sized>(value: &T) -> AnyTensor<F> {
+    value.record()
+}
+
+macro_rules! record_integers {
+    ($($int:ty),*) => {$(
+        impl<F: Float> Record<F> for $int {
+            #[allow(clippy::cast_precision_loss)]
+            fn record(&self) -> AnyTensor<F> {
+                AnyTensor::scalar(F::from_f64(*self as f64))
+            }
+        }
+    )*};
+}
+
+record_integers!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
+);
+
+/// The value of a 0-dimensional tensor, for ops whose cotangent is a scalar.
+///
+/// # Errors
+/// [`TapeError::Rank`] naming `op` when the tensor is not 0-dimensional.
+pub fn scalar_of<F: Float>(op: &'static str, tensor: &AnyTensor<F>) -> Result<F> {
+    tensor
+        .to_scalar()
+        .ok_or_else(|| TapeError::rank(op, "expects a scalar cotangent", tensor.shape()))
 }
 
 #[cfg(test)]

@@ -23,13 +23,15 @@ pub mod functions;
 pub mod gradcheck;
 pub mod node;
 pub mod ops;
+pub mod tape;
 pub mod tensor;
 
-pub use accumulate::{Acc, grad_or_zeros};
-pub use any_tensor::AnyTensor;
+pub use accumulate::{Acc, add_grad_all, add_grad_dense, grad_or_zeros, sparse_from_dense};
+pub use any_tensor::{AnyTensor, Record, record, scalar_of};
 pub use error::{NodeLabel, Result, TapeError};
 pub use float::Float;
 pub use node::NodeInfo;
+pub use tape::{Accumulate, Tape};
 pub use tensor::{Input, Tensor, Value};
 
 /// Attaches the node an error happened at: `at(kernel(..), 4, Some("z"))?` in generated code.

@@ -41,8 +41,8 @@
 //! reach it gets zeros. Operands that need no gradient get `Acc::skip()`, so their VJP branch
 //! is never computed.
 
-use super::{idents, name_literal, runtime, value_ref, verbatim};
-use crate::ir::{NodeId, NodeKind, ParamKind, Tape};
+use super::{forward, idents, name_literal, runtime, value_ref};
+use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
@@ -70,6 +70,7 @@ fn emit_struct(tape: &Tape) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(dead_code)]
         #vis struct #strukt {
             #[doc = #value_doc]
             pub value: #ret,
@@ -108,8 +109,11 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         },
         tape.nodes.len(),
     );
-    let doc = format!("{doc}\n\n{}", tape_table(tape));
-    let forward = tape.nodes.iter().map(|node| emit_forward(tape, node.id));
+    let doc = format!("{doc}\n\n{}", forward::tape_table(tape));
+    let forward = tape
+        .nodes
+        .iter()
+        .map(|node| forward::emit_forward(tape, node.id));
     let reverse = emit_reverse(tape);
     let out = idents::value(tape.output);
     let reached = tape.reached();
@@ -126,59 +130,13 @@ fn emit_fn(tape: &Tape) -> TokenStream {
     });
     quote! {
         #[doc = #doc]
-        #[allow(unused_variables, unused_mut, clippy::all)]
+        #[allow(dead_code, unused_variables, unused_mut, clippy::all)]
         #vis fn #grad_fn #generics (#(#params),*) -> ::core::result::Result<#strukt, #rt::TapeError>
         #where_clause
         {
             #(#forward)*
             #reverse
             ::core::result::Result::Ok(#strukt { value: #out, #(#fields,)* })
-        }
-    }
-}
-
-/// `let __tape_vK = …;` for one node.
-fn emit_forward(tape: &Tape, id: NodeId) -> TokenStream {
-    let rt = runtime();
-    let node = tape.node(id);
-    let v = idents::value(id);
-    match &node.kind {
-        NodeKind::Param(i) => {
-            let p = &tape.params[*i];
-            let pname = &p.name;
-            match p.kind {
-                ParamKind::ArrayOwned => quote!(let #v = &#pname;),
-                _ => quote!(let #v = #pname;),
-            }
-        }
-        NodeKind::Const(code) => {
-            let value = verbatim(code);
-            if code.float_literal {
-                let elem = syn::Ident::new(tape.elem.name(), Span::call_site());
-                quote!(let #v: #elem = #value;)
-            } else {
-                quote!(let #v = #value;)
-            }
-        }
-        NodeKind::Op { op, args, configs } => {
-            let kernel = syn::Ident::new(op.name, Span::call_site());
-            let family = syn::Ident::new(op.family, Span::call_site());
-            let operands = args.iter().map(|a| value_ref(tape, *a));
-            let config_binds = configs.iter().enumerate().map(|(i, c)| {
-                let cid = idents::config(id, i);
-                let value = verbatim(c);
-                quote!(let #cid = #value;)
-            });
-            let config_ids = (0..configs.len()).map(|i| idents::config(id, i));
-            let index = id.0;
-            let node_name = name_literal(tape, id);
-            let call = quote_spanned! {node.span=>
-                #rt::ops::#family::#kernel(#(#operands,)* #(#config_ids,)*)
-            };
-            quote! {
-                #(#config_binds)*
-                let #v = #rt::at(#call, #index, #node_name)?;
-            }
         }
     }
 }
@@ -267,31 +225,4 @@ fn emit_vjp(tape: &Tape, id: NodeId, reached: &[bool]) -> Option<TokenStream> {
             #(#temp_merges)*
         }
     })
-}
-
-/// The static tape as a Markdown table, for the generated docs.
-fn tape_table(tape: &Tape) -> String {
-    const MAX_ROWS: usize = 64;
-    let mut table = String::from("| id | name | op | parents | grad |\n|---|---|---|---|---|\n");
-    for node in tape.nodes.iter().take(MAX_ROWS) {
-        let parents: Vec<String> = node.parents().iter().map(|p| p.0.to_string()).collect();
-        table.push_str(&format!(
-            "| {} | {} | `{}` | {} | {} |\n",
-            node.id.0,
-            node.name
-                .as_deref()
-                .map(|n| format!("`{n}`"))
-                .unwrap_or_default(),
-            node.op_name(),
-            parents.join(", "),
-            if node.requires_grad { "yes" } else { "" },
-        ));
-    }
-    if tape.nodes.len() > MAX_ROWS {
-        table.push_str(&format!(
-            "| … | | | | |\n\n({} more nodes)\n",
-            tape.nodes.len() - MAX_ROWS
-        ));
-    }
-    table
 }

@@ -32,6 +32,31 @@ pub fn grad_struct(name: &Ident) -> Ident {
     format_ident!("{}Grad", upper_camel(&name.to_string()), span = name.span())
 }
 
+/// `loss` → `LossTape`.
+pub fn tape_struct(name: &Ident) -> Ident {
+    format_ident!("{}Tape", upper_camel(&name.to_string()), span = name.span())
+}
+
+/// The recorded tape's field holding every node's value.
+pub fn values_field() -> Ident {
+    Ident::new("__tape_values", Span::mixed_site())
+}
+
+/// The accumulator type parameter of the generated `Tape::vjp`.
+pub fn acc_type() -> Ident {
+    Ident::new("__TapeAcc", Span::mixed_site())
+}
+
+/// The accumulator argument of the generated `Tape::vjp`.
+pub fn acc_arg() -> Ident {
+    Ident::new("__tape_acc", Span::mixed_site())
+}
+
+/// The node id argument of the generated `Tape::vjp`.
+pub fn id_arg() -> Ident {
+    Ident::new("__tape_id", Span::mixed_site())
+}
+
 fn upper_camel(snake: &str) -> String {
     snake
         .trim_start_matches("r#")

@@ -4,8 +4,10 @@
 //! Generated code reaches the runtime only through `::tape::__private`, and its locals use
 //! mixed-site hygiene ([`idents`]).
 
+pub mod forward;
 pub mod grad_fn;
 pub mod idents;
+pub mod tape_struct;
 
 use crate::ir::{NodeId, NodeKind, ParamKind, Tape, Verbatim};
 use proc_macro2::TokenStream;
@@ -61,5 +63,7 @@ pub fn name_literal(tape: &Tape, id: NodeId) -> TokenStream {
 
 /// Everything `#[differentiable]` adds next to the user's function.
 pub fn generate(tape: &Tape) -> TokenStream {
-    grad_fn::emit(tape)
+    let grad = grad_fn::emit(tape);
+    let recorded = tape_struct::emit(tape);
+    quote!(#grad #recorded)
 }
