@@ -64,7 +64,8 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use tape_runtime::{
-        Acc, Accumulate, AnyTensor, NodeInfo, Tape, TapeError, at, grad_or_zeros, ops, record,
-        scalar_of,
+        Acc, Accumulate, AnyTensor, NodeInfo, NotScalar, ScalarOutput, Tape, TapeError, at,
+        call_vjp, evaluated, grad_or_zeros, ops, present, record, record_opt, scalar_of,
+        select_any_vjp, select_vjp, taken,
     };
 }

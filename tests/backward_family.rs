@@ -210,11 +210,7 @@ fn a_frozen_output_holds_its_seed_and_sends_nothing() {
 fn dense_from_a_one_hot_seed_equals_dense_all() {
     let (w1, b1, w2, b2, x) = seed_inputs();
     let t = SeedNetTape::record(&w1, &b1, &w2, &b2, &x).unwrap();
-    let mut grads0: Vec<AnyTensor> = t
-        .values()
-        .iter()
-        .map(|v| AnyTensor::zeros(v.shape()))
-        .collect();
+    let mut grads0: Vec<AnyTensor> = t.zero_grads();
     grads0[SeedNetTape::OUTPUT] = AnyTensor::scalar(1.0);
     let from = t.backward_dense_from(grads0).unwrap();
     let all = t
@@ -228,11 +224,7 @@ fn several_outputs_seeded_at_once() {
     // Seeding z1 (node 6) with v and the loss with 1 gives, for b1, v + W2ᵀ⊙relu′ = v + [.7,.8,.9].
     let (w1, b1, w2, b2, x) = seed_inputs();
     let t = SeedNetTape::record(&w1, &b1, &w2, &b2, &x).unwrap();
-    let mut grads0: Vec<AnyTensor> = t
-        .values()
-        .iter()
-        .map(|v| AnyTensor::zeros(v.shape()))
-        .collect();
+    let mut grads0: Vec<AnyTensor> = t.zero_grads();
     grads0[SeedNetTape::OUTPUT] = AnyTensor::scalar(1.0);
     grads0[6] = AnyTensor::from(array![1.0, 10.0, 100.0]);
     let g = t.backward_dense_from(grads0).unwrap();
@@ -247,11 +239,7 @@ fn several_outputs_seeded_at_once() {
 fn loop_over_the_first_n_nodes_touches_only_smaller_ids() {
     let (w1, b1, w2, b2, x) = seed_inputs();
     let t = SeedNetTape::record(&w1, &b1, &w2, &b2, &x).unwrap();
-    let zeros: Vec<AnyTensor> = t
-        .values()
-        .iter()
-        .map(|v| AnyTensor::zeros(v.shape()))
-        .collect();
+    let zeros: Vec<AnyTensor> = t.zero_grads();
     // Seed h (node 7) and the output; a loop over ids 7 … 0 ignores the output's seed.
     let mut acc = zeros.clone();
     acc[7] = AnyTensor::from(array![1.0, 1.0, 1.0]);

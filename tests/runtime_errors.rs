@@ -139,10 +139,7 @@ fn recorded() -> NetTape {
 }
 
 fn zeros(t: &NetTape) -> Vec<AnyTensor> {
-    t.values()
-        .iter()
-        .map(|v| AnyTensor::zeros(v.shape()))
-        .collect()
+    t.zero_grads()
 }
 
 #[test]

@@ -7,11 +7,13 @@ use crate::ctxt::Ctxt;
 use crate::ir::{Elem, ParamKind};
 use quote::ToTokens;
 use syn::spanned::Spanned;
+use proc_macro2::Ident;
 use syn::{GenericArgument, GenericParam, PathArguments, ReturnType, Signature, Type};
 
 /// Rejects what a differentiable function cannot be: `async`, `const`, `unsafe`, `extern`,
-/// variadic, generic over types or consts, a method with `self`.
-pub fn check_signature(cx: &mut Ctxt, sig: &Signature) {
+/// variadic, generic over consts or over more than one type, a method with `self`. Returns the
+/// float type parameter of a generic function (`fn f<F: Float>`).
+pub fn check_signature(cx: &mut Ctxt, sig: &Signature) -> Option<Ident> {
     if let Some(t) = &sig.constness {
         cx.push(t.span(), "a differentiable function cannot be `const`");
     }
@@ -27,48 +29,82 @@ pub fn check_signature(cx: &mut Ctxt, sig: &Signature) {
     if let Some(v) = &sig.variadic {
         cx.push_spanned(v, "a differentiable function cannot be variadic");
     }
+    let mut float = None;
     for param in &sig.generics.params {
         match param {
             GenericParam::Lifetime(_) => {}
+            GenericParam::Type(t) if float.is_none() => float = Some(t.ident.clone()),
             GenericParam::Type(t) => cx.push(
                 t.ident.span(),
-                "generic type parameters are not supported yet: write the function for `f32` or \
-                 `f64`",
+                "a differentiable function may be generic over one float type \
+                 (`fn f<F: tape::Float>`), not more",
             ),
-            GenericParam::Const(c) => cx.push(
-                c.ident.span(),
-                "const generic parameters are not supported yet",
-            ),
+            GenericParam::Const(c) => {
+                cx.push(c.ident.span(), "const generic parameters are not supported")
+            }
         }
     }
+    float
 }
 
-/// The float type of the return value: `_grad` differentiates a scalar.
-pub fn check_return(cx: &mut Ctxt, sig: &Signature) -> Option<Elem> {
-    match &sig.output {
+/// What a function returns.
+#[derive(Debug, Clone)]
+pub enum Ret {
+    /// A float scalar: `_grad` differentiates it.
+    Scalar,
+    /// An array: the function can be called from other differentiable functions, and its tape
+    /// seeded, but it has no `_grad`.
+    Array,
+    /// `(F, Aux…)`: the first element is differentiated, the rest passed through.
+    Tuple {
+        /// The type of the rest: `A` for `(F, A)`, `(A, B)` for `(F, A, B)`.
+        aux: proc_macro2::TokenStream,
+    },
+}
+
+/// The float type and the kind of the return value.
+pub fn check_return(cx: &mut Ctxt, sig: &Signature, float: Option<&Ident>) -> Option<(Elem, Ret)> {
+    let ty = match &sig.output {
         ReturnType::Default => {
             cx.push(
                 sig.paren_token.span.close(),
-                "a differentiable function returns the scalar it differentiates: add `-> f64` \
+                "a differentiable function returns the value it differentiates: add `-> f64` \
                  (or `-> f32`)",
             );
-            None
+            return None;
         }
-        ReturnType::Type(_, ty) => {
-            let elem = float_elem(ty);
-            if elem.is_none() {
-                cx.push_spanned(
-                    ty,
-                    format!(
-                        "`_grad` differentiates a scalar output: the return type must be `f64` or \
-                         `f32`, not `{}`; reduce an array with `sum`, `mean` or a loss such as `mse`",
-                        pretty(ty)
-                    ),
-                );
+        ReturnType::Type(_, ty) => ty,
+    };
+    if let Some(elem) = float_elem(ty, float) {
+        return Some((elem, Ret::Scalar));
+    }
+    if let Some(elem) = array_elem(ty, float) {
+        return Some((elem, Ret::Array));
+    }
+    if let Type::Tuple(t) = &**ty {
+        let mut elems = t.elems.iter();
+        if let Some(elem) = elems.next().and_then(|first| float_elem(first, float)) {
+            let rest: Vec<&Type> = elems.collect();
+            let aux = match rest.as_slice() {
+                [] => None,
+                [one] => Some(one.to_token_stream()),
+                many => Some(quote::quote!((#(#many),*))),
+            };
+            if let Some(aux) = aux {
+                return Some((elem, Ret::Tuple { aux }));
             }
-            elem
         }
     }
+    cx.push_spanned(
+        ty,
+        format!(
+            "unsupported return type `{}`: a differentiable function returns a float (`f64`, \
+             `f32`), an array of them, or a tuple `(loss, aux…)` whose first element is the float \
+             that `_grad` differentiates",
+            pretty(ty)
+        ),
+    );
+    None
 }
 
 /// Tokens as a person writes them: `Vec<f64>`, not `Vec < f64 >`.
@@ -88,16 +124,17 @@ pub fn pretty(tokens: &impl ToTokens) -> String {
     text
 }
 
-/// `f32` or `f64`, if `ty` names one.
-pub fn float_elem(ty: &Type) -> Option<Elem> {
+/// `f32`, `f64` or the function's float type parameter, if `ty` names one.
+pub fn float_elem(ty: &Type, float: Option<&Ident>) -> Option<Elem> {
     match ty {
-        Type::Paren(p) => float_elem(&p.elem),
-        Type::Group(g) => float_elem(&g.elem),
+        Type::Paren(p) => float_elem(&p.elem, float),
+        Type::Group(g) => float_elem(&g.elem, float),
         Type::Path(p) if p.qself.is_none() => {
             let ident = p.path.get_ident()?;
             match ident.to_string().as_str() {
                 "f32" => Some(Elem::F32),
                 "f64" => Some(Elem::F64),
+                _ if Some(ident) == float => Some(Elem::Generic(ident.clone())),
                 _ => None,
             }
         }
@@ -120,7 +157,7 @@ fn is_int(ty: &Type) -> bool {
 
 /// The element type of an ndarray type: `Array2<f64>`, `ArrayD<f32>`, `Array<f64, Ix2>`,
 /// also through a path (`ndarray::Array1<f64>`).
-fn array_elem(ty: &Type) -> Option<Elem> {
+fn array_elem(ty: &Type, float: Option<&Ident>) -> Option<Elem> {
     let Type::Path(p) = ty else { return None };
     if p.qself.is_some() {
         return None;
@@ -146,19 +183,22 @@ fn array_elem(ty: &Type) -> Option<Elem> {
         "Array0" | "Array1" | "Array2" | "Array3" | "Array4" | "Array5" | "Array6" | "ArrayD"
     );
     match (fixed, name.as_str(), types.as_slice()) {
-        (true, _, [elem]) => float_elem(elem),
-        (false, "Array", [elem, _dim]) => float_elem(elem),
+        (true, _, [elem]) => float_elem(elem, float),
+        (false, "Array", [elem, _dim]) => float_elem(elem, float),
         _ => None,
     }
 }
 
 /// A parameter's kind, element type and gradient type, or an error message.
-pub fn classify_param(ty: &Type) -> Result<(ParamKind, Option<Elem>, Type), String> {
+pub fn classify_param(
+    ty: &Type,
+    float: Option<&Ident>,
+) -> Result<(ParamKind, Option<Elem>, Type), String> {
     const EXPECTED: &str = "expected `f64` or `f32` (by value), an ndarray array of them \
                             (`&Array2<f64>`, `Array1<f32>`, `&ArrayD<f64>`, …), or an integer";
     match ty {
-        Type::Paren(p) => classify_param(&p.elem),
-        Type::Group(g) => classify_param(&g.elem),
+        Type::Paren(p) => classify_param(&p.elem, float),
+        Type::Group(g) => classify_param(&g.elem, float),
         Type::Reference(r) => {
             if r.mutability.is_some() {
                 return Err(
@@ -167,9 +207,9 @@ pub fn classify_param(ty: &Type) -> Result<(ParamKind, Option<Elem>, Type), Stri
                         .into(),
                 );
             }
-            if let Some(elem) = array_elem(&r.elem) {
+            if let Some(elem) = array_elem(&r.elem, float) {
                 Ok((ParamKind::ArrayRef, Some(elem), (*r.elem).clone()))
-            } else if float_elem(&r.elem).is_some() {
+            } else if float_elem(&r.elem, float).is_some() {
                 Err("take scalars by value: `x: f64`".into())
             } else {
                 Err(format!(
@@ -179,9 +219,9 @@ pub fn classify_param(ty: &Type) -> Result<(ParamKind, Option<Elem>, Type), Stri
             }
         }
         _ => {
-            if let Some(elem) = float_elem(ty) {
+            if let Some(elem) = float_elem(ty, float) {
                 Ok((ParamKind::Scalar, Some(elem), ty.clone()))
-            } else if let Some(elem) = array_elem(ty) {
+            } else if let Some(elem) = array_elem(ty, float) {
                 Ok((ParamKind::ArrayOwned, Some(elem), ty.clone()))
             } else if is_int(ty) {
                 Ok((ParamKind::Int, None, ty.clone()))
@@ -208,7 +248,7 @@ mod tests {
 
     #[test]
     fn parameter_types() {
-        let kind = |ty: Type| classify_param(&ty).map(|(k, e, _)| (k, e));
+        let kind = |ty: Type| classify_param(&ty, None).map(|(k, e, _)| (k, e));
         assert_eq!(
             kind(parse_quote!(f64)),
             Ok((ParamKind::Scalar, Some(Elem::F64)))

@@ -12,20 +12,32 @@ use proc_macro2::{Ident, Span, TokenStream};
 pub struct NodeId(pub usize);
 
 /// The float type a function computes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Elem {
     /// `f32`
     F32,
     /// `f64`
     F64,
+    /// A type parameter bounded by `tape::Float`: `fn f<F: Float>(x: &Array1<F>) -> F`.
+    Generic(Ident),
 }
 
 impl Elem {
-    /// The type's name.
-    pub fn name(self) -> &'static str {
+    /// The type's name, for messages.
+    pub fn name(&self) -> String {
         match self {
-            Elem::F32 => "f32",
-            Elem::F64 => "f64",
+            Elem::F32 => "f32".into(),
+            Elem::F64 => "f64".into(),
+            Elem::Generic(ident) => ident.to_string(),
+        }
+    }
+
+    /// The type, as generated code writes it.
+    pub fn tokens(&self) -> TokenStream {
+        match self {
+            Elem::F32 => quote::quote!(f32),
+            Elem::F64 => quote::quote!(f64),
+            Elem::Generic(ident) => quote::quote!(#ident),
         }
     }
 }
@@ -92,6 +104,15 @@ pub struct Capture {
     pub shape_only: bool,
 }
 
+/// An argument of a call to another differentiable function.
+#[derive(Debug, Clone, Copy)]
+pub struct CallArg {
+    /// The argument's node.
+    pub node: NodeId,
+    /// Written `&e`: passed by reference; otherwise by value (a copy of the node's value).
+    pub by_ref: bool,
+}
+
 /// What a node computes.
 #[derive(Debug, Clone)]
 pub enum NodeKind {
@@ -99,6 +120,26 @@ pub enum NodeKind {
     Param(usize),
     /// A constant: a literal, a `const`, a cast of an integer input.
     Const(Verbatim),
+    /// A branch condition (`bool`, never differentiable): the user's test, evaluated where the
+    /// node's guard holds and `false` elsewhere.
+    Cond(Verbatim),
+    /// The value of an `if`: `then` where `cond` holds, else `other`.
+    Select {
+        /// The condition node.
+        cond: NodeId,
+        /// The `then` arm's value.
+        then: NodeId,
+        /// The `else` arm's value.
+        other: NodeId,
+    },
+    /// A call of another `#[differentiable]` function, whose VJP runs the callee's generated
+    /// reverse code.
+    Call {
+        /// The callee's path as written (`layer`, `nn::layer`).
+        path: syn::Path,
+        /// The arguments, in order.
+        args: Vec<CallArg>,
+    },
     /// An op from the table applied to earlier nodes, with constant arguments.
     Op {
         /// The table row.
@@ -123,23 +164,36 @@ pub struct Node {
     pub span: Span,
     /// Whether it depends on a differentiable parameter.
     pub requires_grad: bool,
+    /// The branch conditions under which the node is evaluated (all must hold; `(c, false)`
+    /// means condition `c` is false). Empty outside any `if`.
+    pub guard: Vec<(NodeId, bool)>,
 }
 
 impl Node {
     /// The ids of the node's operands (none for parameters and constants).
-    pub fn parents(&self) -> &[NodeId] {
+    pub fn parents(&self) -> Vec<NodeId> {
         match &self.kind {
-            NodeKind::Op { args, .. } => args,
-            _ => &[],
+            NodeKind::Op { args, .. } => args.clone(),
+            NodeKind::Call { args, .. } => args.iter().map(|a| a.node).collect(),
+            NodeKind::Select { then, other, .. } => vec![*then, *other],
+            NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => Vec::new(),
         }
     }
 
+    /// Whether the node is the parameter bound to `name` (not a `let` that renamed it).
+    pub fn kind_is_param_named(&self, name: &str) -> bool {
+        matches!(self.kind, NodeKind::Param(_)) && self.name.as_deref() == Some(name)
+    }
+
     /// The op's name as `NodeInfo::op` spells it.
-    pub fn op_name(&self) -> &'static str {
+    pub fn op_name(&self) -> String {
         match &self.kind {
-            NodeKind::Param(_) => "input",
-            NodeKind::Const(_) => "const",
-            NodeKind::Op { op, .. } => op.name,
+            NodeKind::Param(_) => "input".into(),
+            NodeKind::Const(_) => "const".into(),
+            NodeKind::Cond(_) => "cond".into(),
+            NodeKind::Select { .. } => "select".into(),
+            NodeKind::Op { op, .. } => op.name.into(),
+            NodeKind::Call { path, .. } => crate::check::pretty(path),
         }
     }
 }
@@ -151,8 +205,9 @@ pub struct Tape {
     pub name: Ident,
     /// The function's visibility, as written.
     pub vis: TokenStream,
-    /// The function's generic parameters (lifetimes only) and where clause, as written.
-    pub generics: (TokenStream, TokenStream),
+    /// The function's generic parameters (lifetimes, and the float type of a generic
+    /// function) and where clause, as written.
+    pub generics: syn::Generics,
     /// The return type, as written.
     pub ret: TokenStream,
     /// The float type.
@@ -161,8 +216,23 @@ pub struct Tape {
     pub params: Vec<Param>,
     /// Every node, in evaluation order; every parent id is smaller than its child's.
     pub nodes: Vec<Node>,
-    /// The node whose value the function returns.
+    /// The node whose value the function returns (the first element for a tuple return).
     pub output: NodeId,
+    /// Whether the output is a float scalar (else an array: no `_grad`, a seeded tape only).
+    pub scalar_output: bool,
+    /// The auxiliary outputs of a `(F, Aux)` return, passed through as `FGrad::aux`.
+    pub aux: Option<Aux>,
+    /// `const` items declared in the body, re-emitted in every generated function.
+    pub items: Vec<TokenStream>,
+}
+
+/// Auxiliary outputs: everything after the first element of a returned tuple.
+#[derive(Debug, Clone)]
+pub struct Aux {
+    /// The expression, e.g. `(h, correct)` for `(loss, h, correct)`.
+    pub code: Verbatim,
+    /// Its type.
+    pub ty: TokenStream,
 }
 
 impl Tape {
@@ -181,7 +251,7 @@ impl Tape {
         }
         for node in self.nodes.iter().rev() {
             if reached[node.id.0] {
-                for parent in node.parents() {
+                for parent in &node.parents() {
                     if self.nodes[parent.0].requires_grad {
                         reached[parent.0] = true;
                     }

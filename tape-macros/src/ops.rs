@@ -212,11 +212,6 @@ pub fn method_names() -> String {
     )
 }
 
-/// Every supported function, for messages.
-pub fn function_names() -> String {
-    names(|s| if let Function(f) = s { Some(f) } else { None }, &[])
-}
-
 /// Every supported operator, for messages.
 pub fn operator_names() -> String {
     names(

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct Acc<'a, T>(Option<&'a mut Option<T>>);
 
-impl<'a, T: Value> Acc<'a, T> {
+impl<'a, T> Acc<'a, T> {
     /// Accumulate into `slot` (`None` until the first contribution arrives).
     pub fn to(slot: &'a mut Option<T>) -> Self {
         Acc(Some(slot))
@@ -32,7 +32,9 @@ impl<'a, T: Value> Acc<'a, T> {
     pub fn wanted(&self) -> bool {
         self.0.is_some()
     }
+}
 
+impl<T: Value> Acc<'_, T> {
     /// Adds one contribution: moved into an empty slot, added in place to a filled one.
     ///
     /// # Errors
@@ -64,6 +66,31 @@ impl<'a, T: Value> Acc<'a, T> {
     }
 }
 
+/// The value of a node evaluated in an arm of a branch: generated code reads it only where the
+/// arm ran.
+///
+/// # Errors
+/// [`TapeError::NotEvaluated`] (without a node; the generated code attaches it) if it did not.
+pub fn taken<T>(value: &Option<T>) -> Result<&T> {
+    value.as_ref().ok_or(TapeError::NotEvaluated { node: NodeLabel { id: usize::MAX, name: None } })
+}
+
+/// [`taken`], by value.
+///
+/// # Errors
+/// As [`taken`].
+pub fn present<T>(value: Option<T>) -> Result<T> {
+    value.ok_or(TapeError::NotEvaluated { node: NodeLabel { id: usize::MAX, name: None } })
+}
+
+/// The VJP of an `if`'s value: the whole cotangent goes to the arm that ran.
+///
+/// # Errors
+/// As [`Acc::put`].
+pub fn select_vjp<T: Value>(g: T, cond: bool, then: Acc<'_, T>, other: Acc<'_, T>) -> Result<()> {
+    if cond { then.put(g) } else { other.put(g) }
+}
+
 /// The gradient of a parameter at the end of a sweep: what it received, or zeros of its shape
 /// when the output does not depend on it (like JAX).
 pub fn grad_or_zeros<T: Value>(slot: Option<T>, like: &T) -> T {
@@ -77,7 +104,7 @@ pub fn grad_or_zeros<T: Value>(slot: Option<T>, like: &T) -> T {
 /// does not require a gradient (the contribution is then dropped).
 fn admit<F: Float>(
     nodes: &[NodeInfo],
-    values: &[AnyTensor<F>],
+    values: &[Option<AnyTensor<F>>],
     slots: usize,
     id: usize,
     contribution: &AnyTensor<F>,
@@ -94,6 +121,11 @@ fn admit<F: Float>(
     if !node.requires_grad {
         return Ok(false);
     }
+    let Some(value) = value else {
+        return Err(TapeError::NotEvaluated {
+            node: NodeLabel { id, name: node.name },
+        });
+    };
     if contribution.shape() != value.shape() {
         return Err(TapeError::ContributionShape {
             op: node.op,
@@ -111,15 +143,17 @@ fn admit<F: Float>(
 /// Adds one VJP contribution to node `id`'s slot in a dense array (`None` = not reached yet).
 ///
 /// In order: an `id` that is not a node is an error; a contribution to a node that does not
-/// require a gradient is dropped; a contribution whose shape differs from the node's is an
-/// error; an empty slot takes the contribution; a filled one adds it.
+/// require a gradient is dropped; a node that was not evaluated (in an arm of a branch that
+/// did not run) or a contribution whose shape differs from the node's is an error; an empty
+/// slot takes the contribution; a filled one adds it.
 ///
 /// # Errors
-/// [`TapeError::InvalidNodeId`], [`TapeError::ContributionShape`].
+/// [`TapeError::InvalidNodeId`], [`TapeError::NotEvaluated`],
+/// [`TapeError::ContributionShape`].
 pub fn add_grad_dense<F: Float>(
     grads: &mut [Option<AnyTensor<F>>],
     nodes: &[NodeInfo],
-    values: &[AnyTensor<F>],
+    values: &[Option<AnyTensor<F>>],
     id: usize,
     contribution: AnyTensor<F>,
 ) -> Result<()> {
@@ -141,7 +175,7 @@ pub fn add_grad_dense<F: Float>(
 pub fn add_grad_all<F: Float>(
     grads: &mut [AnyTensor<F>],
     nodes: &[NodeInfo],
-    values: &[AnyTensor<F>],
+    values: &[Option<AnyTensor<F>>],
     id: usize,
     contribution: AnyTensor<F>,
 ) -> Result<()> {
@@ -188,7 +222,7 @@ mod tests {
 
     #[test]
     fn dense_accumulation_checks_in_order() {
-        let values = vec![AnyTensor::from(array![1.0, 2.0]), AnyTensor::scalar(3.0)];
+        let values = vec![Some(AnyTensor::from(array![1.0, 2.0])), Some(AnyTensor::scalar(3.0))];
         let mut grads = vec![None, None];
         // node missing
         let err =
@@ -229,7 +263,7 @@ mod tests {
 
     #[test]
     fn total_accumulation_adds_to_every_entry() {
-        let values = vec![AnyTensor::from(array![1.0, 2.0]), AnyTensor::scalar(3.0)];
+        let values = vec![Some(AnyTensor::from(array![1.0, 2.0])), Some(AnyTensor::scalar(3.0))];
         let mut grads = vec![AnyTensor::zeros(&[2]), AnyTensor::scalar(0.0)];
         add_grad_all(
             &mut grads,

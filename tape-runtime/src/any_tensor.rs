@@ -155,9 +155,32 @@ impl<F: Float, S: ndarray::Data<Elem = F>, D: Dimension> Record<F> for ndarray::
     }
 }
 
-/// `value.record()`, with the element type named: what generated code calls.
-pub fn record<F, T: Record<F> + ?Sized>(value: &T) -> AnyTensor<F> {
-    value.record()
+impl<F: Float> Record<F> for bool {
+    fn record(&self) -> AnyTensor<F> {
+        AnyTensor::scalar(if *self { F::one() } else { F::zero() })
+    }
+}
+
+/// `Some(value.record())`, with the element type named: what generated code calls.
+pub fn record<F, T: Record<F> + ?Sized>(value: &T) -> Option<AnyTensor<F>> {
+    Some(value.record())
+}
+
+/// The recording of a value that exists only where a branch arm ran.
+pub fn record_opt<F, T: Record<F>>(value: &Option<T>) -> Option<AnyTensor<F>> {
+    value.as_ref().map(Record::record)
+}
+
+/// A recorded node's value, for generated VJP code.
+///
+/// # Errors
+/// [`TapeError::NotEvaluated`] for a node in an arm that did not run (the generated code
+/// attaches the node).
+pub fn evaluated<F>(values: &[Option<AnyTensor<F>>], id: usize) -> Result<&AnyTensor<F>> {
+    values
+        .get(id)
+        .and_then(Option::as_ref)
+        .ok_or(TapeError::NotEvaluated { node: crate::error::NodeLabel { id, name: None } })
 }
 
 macro_rules! record_integers {

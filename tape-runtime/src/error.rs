@@ -150,6 +150,12 @@ pub enum TapeError {
         /// The gradient's shape.
         got: Vec<usize>,
     },
+    /// A node that was not evaluated: it sits in an arm of a branch that did not run.
+    #[error("{node} was not evaluated: it is in an arm of a branch that did not run")]
+    NotEvaluated {
+        /// The node.
+        node: NodeLabel,
+    },
     /// A VJP contribution whose shape differs from the parent it is sent to.
     #[error("wrong contribution shape for {}{}: the node has shape {}, the contribution {}", .op, At(*.node), Shape(.expected), Shape(.got))]
     ContributionShape {
@@ -180,6 +186,7 @@ impl TapeError {
             | TapeError::ContributionShape { node, .. } => {
                 node.get_or_insert(label);
             }
+            TapeError::NotEvaluated { node } if node.id == usize::MAX => *node = label,
             _ => {}
         }
         self

@@ -77,6 +77,13 @@ pub fn log<X: Input>(x: X) -> Owned<X> {
     ok(unary::ln(x.tensor()))
 }
 
+/// An owned copy of `x` that takes no part in differentiation: inside a `#[differentiable]`
+/// function, a branch condition may read a differentiable value only through `detach`
+/// (`if detach(&x).sum() > 0.0 { … }`). JAX `lax.stop_gradient`, PyTorch `x.detach()`.
+pub fn detach<X: Input>(x: X) -> Owned<X> {
+    x.tensor().to_value()
+}
+
 /// `−x` elementwise; see [`arith::neg`].
 pub fn neg<X: Input>(x: X) -> Owned<X> {
     ok(arith::neg(x.tensor()))

@@ -26,13 +26,49 @@ pub mod ops;
 pub mod tape;
 pub mod tensor;
 
-pub use accumulate::{Acc, add_grad_all, add_grad_dense, grad_or_zeros, sparse_from_dense};
-pub use any_tensor::{AnyTensor, Record, record, scalar_of};
+pub use accumulate::{
+    Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, sparse_from_dense,
+    taken,
+};
+pub use any_tensor::{AnyTensor, Record, evaluated, record, record_opt, scalar_of};
 pub use error::{NodeLabel, Result, TapeError};
 pub use float::Float;
 pub use node::NodeInfo;
-pub use tape::{Accumulate, Tape};
+pub use tape::{Accumulate, Tape, call_vjp, select_any_vjp};
 pub use tensor::{Input, Tensor, Value};
+
+/// Return types that `_grad` can differentiate: `f32` and `f64`. A `#[differentiable]`
+/// function that returns an array gets a `_grad` that fails to compile when called, with this
+/// message.
+#[diagnostic::on_unimplemented(
+    message = "`_grad` differentiates a function that returns a float, but this one returns `{Self}`",
+    label = "the function returns `{Self}`, not `f32` or `f64`",
+    note = "call it from a differentiable function that reduces it to a scalar (`sum`, `mse`, …), \
+            or seed its recorded tape: `FTape::record(…)?.backward_dense(FTape::OUTPUT, seed)`"
+)]
+pub trait ScalarOutput {
+    /// What the stub `_grad` of a non-scalar function returns (it cannot be called).
+    ///
+    /// # Errors
+    /// Always.
+    fn not_scalar<T>() -> Result<T>;
+}
+
+impl ScalarOutput for f32 {
+    fn not_scalar<T>() -> Result<T> {
+        Err(TapeError::rank("grad", "differentiates a scalar output", &[]))
+    }
+}
+
+impl ScalarOutput for f64 {
+    fn not_scalar<T>() -> Result<T> {
+        Err(TapeError::rank("grad", "differentiates a scalar output", &[]))
+    }
+}
+
+/// What the stub `_grad` of a function with a non-scalar output would return.
+#[derive(Debug)]
+pub struct NotScalar;
 
 /// Attaches the node an error happened at: `at(kernel(..), 4, Some("z"))?` in generated code.
 ///

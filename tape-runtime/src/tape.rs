@@ -27,7 +27,7 @@ pub trait Accumulate<F: Float> {
 struct Dense<'a, F> {
     grads: &'a mut [Option<AnyTensor<F>>],
     nodes: &'a [NodeInfo],
-    values: &'a [AnyTensor<F>],
+    values: &'a [Option<AnyTensor<F>>],
 }
 
 impl<F: Float> Accumulate<F> for Dense<'_, F> {
@@ -40,7 +40,7 @@ impl<F: Float> Accumulate<F> for Dense<'_, F> {
 struct Total<'a, F> {
     grads: &'a mut [AnyTensor<F>],
     nodes: &'a [NodeInfo],
-    values: &'a [AnyTensor<F>],
+    values: &'a [Option<AnyTensor<F>>],
 }
 
 impl<F: Float> Accumulate<F> for Total<'_, F> {
@@ -76,8 +76,9 @@ pub trait Tape {
     /// The static tape: one row per node id.
     fn nodes(&self) -> &'static [NodeInfo];
 
-    /// The recorded forward values, one per node id.
-    fn values(&self) -> &[AnyTensor<Self::Elem>];
+    /// The recorded forward values, one per node id; `None` for a node in an arm of a branch
+    /// that did not run.
+    fn values(&self) -> &[Option<AnyTensor<Self::Elem>>];
 
     /// The id of the function's output node.
     fn output_id(&self) -> usize;
@@ -98,15 +99,23 @@ pub trait Tape {
     /// The recorded forward value of node `id`.
     ///
     /// # Errors
-    /// [`TapeError::InvalidNodeId`] when `id` is not a node.
+    /// [`TapeError::InvalidNodeId`] when `id` is not a node, [`TapeError::NotEvaluated`] when
+    /// it is in an arm of a branch that did not run.
     fn value(&self, id: usize) -> Result<AnyTensor<Self::Elem>> {
+        match self.values().get(id) {
+            None => Err(TapeError::InvalidNodeId { id, len: self.values().len() }),
+            Some(None) => Err(TapeError::NotEvaluated { node: label(self.nodes(), id) }),
+            Some(Some(value)) => Ok(value.clone()),
+        }
+    }
+
+    /// A total array of zeros, one entry of each node's shape (a scalar zero for a node that
+    /// was not evaluated): the starting point for [`backward_dense_from`](Tape::backward_dense_from).
+    fn zero_grads(&self) -> Vec<AnyTensor<Self::Elem>> {
         self.values()
-            .get(id)
-            .cloned()
-            .ok_or(TapeError::InvalidNodeId {
-                id,
-                len: self.values().len(),
-            })
+            .iter()
+            .map(|v| AnyTensor::zeros(v.as_ref().map_or(&[], |v| v.shape())))
+            .collect()
     }
 
     /// Reverse mode from node `out_id` seeded with `seed`: `Some(g)` for every reached node
@@ -126,6 +135,9 @@ pub trait Tape {
                 id: out_id,
                 len: nodes.len(),
             });
+        };
+        let Some(out) = out else {
+            return Err(TapeError::NotEvaluated { node: label(nodes, out_id) });
         };
         if seed.shape() != out.shape() {
             return Err(TapeError::SeedShape {
@@ -159,8 +171,8 @@ pub trait Tape {
     }
 
     /// [`backward_dense`](Tape::backward_dense), then zeros of the node's shape in every
-    /// unreached slot. Unreached VJPs never run, so an unused `1/x` at `x = 0` cannot put a
-    /// NaN into any gradient.
+    /// unreached slot (a scalar zero for a node that was not evaluated). Unreached VJPs never
+    /// run, so an unused `1/x` at `x = 0` cannot put a NaN into any gradient.
     ///
     /// # Errors
     /// As [`backward_dense`](Tape::backward_dense).
@@ -174,12 +186,13 @@ pub trait Tape {
         Ok(dense
             .into_iter()
             .zip(values)
-            .map(|(g, v)| g.unwrap_or_else(|| AnyTensor::zeros(v.shape())))
+            .map(|(g, v)| g.unwrap_or_else(|| AnyTensor::zeros(v.as_ref().map_or(&[], |v| v.shape()))))
             .collect())
     }
 
     /// Reverse mode from an explicit total array (several seeded outputs, custom cotangents):
-    /// every requires-grad node's VJP runs, from id n−1 down to 0, adding into the array.
+    /// every requires-grad node's VJP runs, from id n−1 down to 0, adding into the array
+    /// (except for nodes that were not evaluated, whose entries are left as given).
     ///
     /// # Errors
     /// [`TapeError::InitialLength`], [`TapeError::GradShape`], or a kernel's error.
@@ -264,7 +277,7 @@ pub trait Tape {
 /// Checks a total array's length and every entry's shape.
 fn check_total<F: Float>(
     nodes: &[NodeInfo],
-    values: &[AnyTensor<F>],
+    values: &[Option<AnyTensor<F>>],
     acc: &[AnyTensor<F>],
 ) -> Result<()> {
     if acc.len() != nodes.len() {
@@ -274,6 +287,7 @@ fn check_total<F: Float>(
         });
     }
     for (id, ((g, v), node)) in acc.iter().zip(values).zip(nodes).enumerate() {
+        let Some(v) = v else { continue };
         if g.shape() != v.shape() {
             return Err(TapeError::GradShape {
                 node: label(nodes, id),
@@ -289,7 +303,7 @@ fn check_total<F: Float>(
 /// Node `id`'s VJP on a checked total array.
 fn step<T: Tape + ?Sized>(tape: &T, acc: &mut [AnyTensor<T::Elem>], id: usize) -> Result<()> {
     let (nodes, values) = (tape.nodes(), tape.values());
-    if !nodes[id].requires_grad {
+    if !nodes[id].requires_grad || values[id].is_none() {
         return Ok(());
     }
     let g = std::mem::replace(&mut acc[id], AnyTensor::zeros(&[]));
@@ -304,4 +318,44 @@ fn step<T: Tape + ?Sized>(tape: &T, acc: &mut [AnyTensor<T::Elem>], id: usize) -
     );
     acc[id] = g;
     result
+}
+
+/// The VJP of a call to another differentiable function, on recorded tapes: the callee's
+/// tape is swept from its output seeded with `g`, and what reaches its `i`-th parameter goes to
+/// `args[i]`.
+///
+/// # Errors
+/// [`TapeError::NotEvaluated`] when the call did not run, or the callee's errors.
+pub fn call_vjp<T: Tape, A: Accumulate<T::Elem>>(
+    callee: Option<&T>,
+    g: &AnyTensor<T::Elem>,
+    args: &[usize],
+    acc: &mut A,
+) -> Result<()> {
+    let Some(callee) = callee else {
+        return Err(TapeError::NotEvaluated { node: NodeLabel { id: usize::MAX, name: None } });
+    };
+    let grads = callee.backward_dense(callee.output_id(), g.clone())?;
+    for (&parent, grad) in args.iter().zip(grads) {
+        if let Some(grad) = grad {
+            acc.add(parent, grad)?;
+        }
+    }
+    Ok(())
+}
+
+/// The VJP of an `if`'s value on a recorded tape: `g` goes to `then` if the recorded
+/// condition holds, else to `other`.
+///
+/// # Errors
+/// As [`Accumulate::add`].
+pub fn select_any_vjp<F: Float, A: Accumulate<F>>(
+    g: &AnyTensor<F>,
+    cond: &AnyTensor<F>,
+    then: usize,
+    other: usize,
+    acc: &mut A,
+) -> Result<()> {
+    let taken = cond.to_scalar().is_some_and(|c| c != F::zero());
+    acc.add(if taken { then } else { other }, g.clone())
 }

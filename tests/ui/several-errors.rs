@@ -4,15 +4,12 @@ use tape::prelude::*;
 // calls it without a secondary error.
 #[differentiable]
 fn f(w: &Array2<f64>, #[no_grad] x: &Array2<f64>) -> f64 {
-    let z = frobnicate(x.dot(w));
+    let z = x.dot(w);
     let y = &z % 2.0;
     println!("{y}");
     let _h = |v: f64| v;
-    z.sum()
-}
-
-fn frobnicate(a: Array2<f64>) -> Array2<f64> {
-    a
+    let _s = match 1 { _ => z.sum() };
+    loop {}
 }
 
 fn main() {

@@ -72,6 +72,70 @@ fn upper_camel(snake: &str) -> String {
         .collect()
 }
 
+/// The local holding the pullback of call node `id`.
+pub fn pullback(id: NodeId) -> Ident {
+    Ident::new(&format!("__tape_p{}", id.0), Span::mixed_site())
+}
+
+/// The recorded tape's field holding the callee's tape of call node `id`.
+pub fn callee_tape(id: NodeId) -> Ident {
+    Ident::new(&format!("__tape_s{}", id.0), Span::mixed_site())
+}
+
+/// `loss` → `loss_vjp`: the value and pullback of a differentiable function.
+pub fn vjp_fn(name: &Ident) -> Ident {
+    format_ident!("{}_vjp", name, span = name.span())
+}
+
+/// `nn::layer` → `nn::layer_vjp`, the callee's pullback function.
+pub fn callee_vjp_path(path: &syn::Path) -> syn::Path {
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = vjp_fn(&last.ident);
+    }
+    path
+}
+
+/// `layer` → `annotate_layer_with_differentiable`: a marker every differentiable function
+/// defines. A caller names it first, so that calling a plain function in a differentiable
+/// position fails with an error that says the fix.
+pub fn marker(name: &Ident) -> Ident {
+    format_ident!("annotate_{}_with_differentiable", name, span = name.span())
+}
+
+/// `nn::layer` → `nn::annotate_layer_with_differentiable`.
+pub fn callee_marker_path(path: &syn::Path) -> syn::Path {
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = marker(&last.ident);
+    }
+    path
+}
+
+/// `nn::layer` → `nn::LayerTape`, the callee's recorded tape.
+pub fn callee_tape_path(path: &syn::Path) -> syn::Path {
+    let mut path = path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = tape_struct(&last.ident);
+    }
+    path
+}
+
+/// The float type parameter of a recorded tape struct of a non-generic function.
+pub fn tape_float() -> Ident {
+    Ident::new("__TapeF", Span::mixed_site())
+}
+
+/// The lifetime of the borrowed inputs a pullback keeps.
+pub fn pullback_lifetime() -> syn::Lifetime {
+    syn::Lifetime::new("'__tape", Span::mixed_site())
+}
+
+/// The local holding the auxiliary outputs.
+pub fn aux() -> Ident {
+    Ident::new("__tape_aux", Span::mixed_site())
+}
+
 /// The local holding the `index`-th constant argument of node `id`.
 pub fn config(id: NodeId, index: usize) -> Ident {
     Ident::new(&format!("__tape_c{}_{}", id.0, index), Span::mixed_site())

@@ -2,12 +2,15 @@
 //! verbatim tokens.
 //!
 //! Generated code reaches the runtime only through `::tape::__private`, and its locals use
-//! mixed-site hygiene ([`idents`]).
+//! mixed-site hygiene ([`idents`]). A node evaluated inside an arm of an `if` is held as an
+//! `Option` (`None` where the arm did not run) and read through `taken(&v)?`.
 
 pub mod forward;
 pub mod grad_fn;
 pub mod idents;
+pub mod reverse;
 pub mod tape_struct;
+pub mod vjp_fn;
 
 use crate::ir::{NodeId, NodeKind, ParamKind, Tape, Verbatim};
 use proc_macro2::TokenStream;
@@ -18,39 +21,67 @@ pub fn runtime() -> TokenStream {
     quote!(::tape::__private)
 }
 
-/// An expression that borrows node `id`'s value: `&__tape_v4`, or `__tape_v0` for an array
-/// parameter (already a reference).
+/// Whether a node's value local is an `Option` (it is evaluated inside a branch arm).
+/// Conditions are plain `bool`s, `false` outside their arm.
+pub fn is_optional(tape: &Tape, id: NodeId) -> bool {
+    let node = tape.node(id);
+    !node.guard.is_empty() && !matches!(node.kind, NodeKind::Cond(_))
+}
+
+/// An expression that borrows node `id`'s value: `&__tape_v4`; `__tape_v0` for an array
+/// parameter taken by reference (already one); `taken(&__tape_v9)?` inside a branch arm.
 pub fn value_ref(tape: &Tape, id: NodeId) -> TokenStream {
     let v = idents::value(id);
+    let rt = runtime();
+    if is_optional(tape, id) {
+        return quote!(#rt::taken(&#v)?);
+    }
     match tape.node(id).kind {
-        NodeKind::Param(i)
-            if matches!(
-                tape.params[i].kind,
-                ParamKind::ArrayRef | ParamKind::ArrayOwned
-            ) =>
-        {
-            quote!(#v)
-        }
+        NodeKind::Param(i) if tape.params[i].kind == ParamKind::ArrayRef => quote!(#v),
         _ => quote!(&#v),
     }
 }
 
-/// `{ let n = n_value.clone(); <tokens> }`: user code re-emitted at its own span, with the
-/// function's names it reads bound to their node values.
-pub fn verbatim(code: &Verbatim) -> TokenStream {
+/// Node `id`'s value as the user's code would hold it: the reference itself for a
+/// by-reference array parameter, otherwise an owned copy.
+pub fn value_as_written(tape: &Tape, id: NodeId) -> TokenStream {
+    if let NodeKind::Param(i) = tape.node(id).kind {
+        if tape.params[i].kind == ParamKind::ArrayRef {
+            let v = idents::value(id);
+            return quote!(#v);
+        }
+    }
+    let r = value_ref(tape, id);
+    quote!(::core::clone::Clone::clone(#r))
+}
+
+/// `{ let n = …; <tokens> }`: user code re-emitted at its own span, with the function's names
+/// it reads bound to their node values (by reference where only a shape is read).
+pub fn verbatim(tape: &Tape, code: &Verbatim) -> TokenStream {
     let tokens = &code.tokens;
     if code.captures.is_empty() {
         return tokens.clone();
     }
     let binds = code.captures.iter().map(|c| {
-        let (name, v) = (&c.ident, idents::value(c.node));
-        if c.shape_only {
-            quote_spanned!(name.span()=> let #name = &#v;)
-        } else {
-            quote_spanned!(name.span()=> let #name = ::core::clone::Clone::clone(&#v);)
-        }
+        let name = &c.ident;
+        let value = if c.shape_only { value_ref(tape, c.node) } else { value_as_written(tape, c.node) };
+        quote_spanned!(name.span()=> let #name = #value;)
     });
     quote!({ #(#binds)* #tokens })
+}
+
+/// Whether a node's guard holds: `(__tape_v3 && !__tape_v7)`, or `true` outside any `if`.
+pub fn guard_holds(tape: &Tape, id: NodeId) -> TokenStream {
+    let terms: Vec<TokenStream> = tape
+        .node(id)
+        .guard
+        .iter()
+        .map(|(cond, polarity)| {
+            let c = idents::value(*cond);
+            if *polarity { quote!(#c) } else { quote!(!#c) }
+        })
+        .collect();
+    if terms.is_empty() { quote!(true) } else { quote!((#(#terms)&&*)) }
 }
 
 /// `Some("z")` or `None`: a node's name as generated code passes it to errors.
@@ -61,9 +92,23 @@ pub fn name_literal(tape: &Tape, id: NodeId) -> TokenStream {
     }
 }
 
+/// `const` items of the body, re-emitted at the top of every generated function.
+pub fn items(tape: &Tape) -> TokenStream {
+    let items = &tape.items;
+    quote!(#(#items)*)
+}
+
 /// Everything `#[differentiable]` adds next to the user's function.
 pub fn generate(tape: &Tape) -> TokenStream {
+    let (vis, name) = (&tape.vis, &tape.name);
+    let marker = idents::marker(name);
+    let marker = quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        #vis const #marker: () = ();
+    };
     let grad = grad_fn::emit(tape);
+    let vjp = vjp_fn::emit(tape);
     let recorded = tape_struct::emit(tape);
-    quote!(#grad #recorded)
+    quote!(#marker #grad #vjp #recorded)
 }

@@ -1,0 +1,151 @@
+//! The reverse sweep of the fast path, shared by `f_grad` and `f_vjp`: the seed, one gradient
+//! slot per reached node, and one block per reached node in reverse id order.
+//!
+//! Input: the tape of `let z = x.dot(w); z.sum()` (nodes w = 0, x = 1, z = 2, sum = 3).
+//!
+//! Output:
+//!
+//! ```text
+//! let mut __tape_g3 = Some(<seed>);
+//! let mut __tape_g2 = None;
+//! let mut __tape_g0 = None;
+//! if let Some(__tape_g) = __tape_g3 {
+//!     at(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)), 3, None)?;
+//! }
+//! if let Some(__tape_g) = __tape_g2 {
+//!     at(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
+//!                             Acc::skip(), Acc::to(&mut __tape_g0)), 2, Some("z"))?;
+//! }
+//! ```
+//!
+//! Nodes that cannot reach the output get no slot and no block. An operand used twice by one
+//! node (`x * x`) lends a temporary slot for its second use, merged after the call.
+
+use super::forward::config_value;
+use super::{idents, name_literal, runtime, value_ref};
+use crate::ir::{NodeId, NodeKind, Tape};
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+/// The seed, the slots and the blocks. Afterwards `__tape_g{p}` holds each reached
+/// parameter's gradient (`None` if nothing reached it).
+///
+/// With `recompute_calls`, a call's block calls the callee's `_vjp` again for its pullback
+/// (for `f_vjp`, whose forward pass cannot keep pullbacks that borrow its locals).
+pub fn emit_reverse(tape: &Tape, seed: TokenStream, recompute_calls: bool) -> TokenStream {
+    let reached = tape.reached();
+    if !reached[tape.output.0] {
+        return TokenStream::new();
+    }
+    let seed_slot = idents::grad(tape.output);
+    let slots = tape.nodes.iter().rev().filter(|n| reached[n.id.0] && n.id != tape.output).map(|n| {
+        let g = idents::grad(n.id);
+        quote!(let mut #g = ::core::option::Option::None;)
+    });
+    let blocks = tape
+        .nodes
+        .iter()
+        .rev()
+        .filter(|n| reached[n.id.0])
+        .filter_map(|n| emit_block(tape, n.id, &reached, recompute_calls));
+    quote! {
+        let mut #seed_slot = ::core::option::Option::Some(#seed);
+        #(#slots)*
+        #(#blocks)*
+    }
+}
+
+/// The accumulators for a node's operands, with temporary slots for repeated operands.
+struct Accs {
+    accs: Vec<TokenStream>,
+    decls: Vec<TokenStream>,
+    merges: Vec<TokenStream>,
+}
+
+fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs {
+    let rt = runtime();
+    let index = id.0;
+    let node_name = name_literal(tape, id);
+    let mut out = Accs { accs: Vec::new(), decls: Vec::new(), merges: Vec::new() };
+    for (position, a) in operands.iter().enumerate() {
+        if !reached[a.0] {
+            out.accs.push(quote!(#rt::Acc::skip()));
+        } else if operands[..position].contains(a) {
+            let d = idents::duplicate(position);
+            let slot = idents::grad(*a);
+            out.accs.push(quote!(#rt::Acc::to(&mut #d)));
+            out.decls.push(quote!(let mut #d = ::core::option::Option::None;));
+            out.merges.push(quote! {
+                if let ::core::option::Option::Some(#d) = #d {
+                    #rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #node_name)?;
+                }
+            });
+        } else {
+            let slot = idents::grad(*a);
+            out.accs.push(quote!(#rt::Acc::to(&mut #slot)));
+        }
+    }
+    out
+}
+
+/// `if let Some(g) = __tape_gK { <the node's VJP> }`.
+fn emit_block(tape: &Tape, id: NodeId, reached: &[bool], recompute_calls: bool) -> Option<TokenStream> {
+    let rt = runtime();
+    let node = tape.node(id);
+    let g = idents::grad(id);
+    let ct = idents::cotangent();
+    let index = id.0;
+    let node_name = name_literal(tape, id);
+    let body = match &node.kind {
+        NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
+        NodeKind::Op { op, args, configs } => {
+            let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+            let family = syn::Ident::new(op.family, Span::call_site());
+            let operands = args.iter().map(|a| value_ref(tape, *a));
+            let y = value_ref(tape, id);
+            let configs = (0..configs.len()).map(|i| config_value(tape, id, i));
+            let Accs { accs, decls, merges } = accs(tape, id, args, reached);
+            let call = quote_spanned! {node.span=>
+                #rt::ops::#family::#vjp(#ct, #(#operands,)* #y, #(#configs,)* #(#accs),*)
+            };
+            quote! {
+                #(#decls)*
+                #rt::at(#call, #index, #node_name)?;
+                #(#merges)*
+            }
+        }
+        NodeKind::Select { cond, then, other } => {
+            let c = idents::value(*cond);
+            let Accs { accs, .. } = accs(tape, id, &[*then, *other], reached);
+            let (a_then, a_other) = (&accs[0], &accs[1]);
+            quote!(#rt::at(#rt::select_vjp(#ct, #c, #a_then, #a_other), #index, #node_name)?;)
+        }
+        NodeKind::Call { path, args } => {
+            let p = idents::pullback(id);
+            let operands: Vec<NodeId> = args.iter().map(|a| a.node).collect();
+            let Accs { accs, decls, merges } = accs(tape, id, &operands, reached);
+            let pullback = if recompute_calls {
+                let vjp = idents::callee_vjp_path(path);
+                let arg_values = super::forward::call_args(tape, args);
+                let call = quote_spanned!(node.span=> #vjp(#(#arg_values),*));
+                quote!(#rt::at(#call, #index, #node_name)?.1)
+            } else if super::is_optional(tape, id) {
+                quote!(#rt::at(#rt::present(#p), #index, #node_name)?)
+            } else {
+                quote!(#p)
+            };
+            let local = syn::Ident::new("__tape_pullback", Span::mixed_site());
+            quote! {
+                #(#decls)*
+                let #local = #pullback;
+                #rt::at(#local(#ct, #(#accs),*), #index, #node_name)?;
+                #(#merges)*
+            }
+        }
+    };
+    Some(quote! {
+        if let ::core::option::Option::Some(#ct) = #g {
+            #body
+        }
+    })
+}

@@ -1,0 +1,126 @@
+//! `fn f_vjp(params) -> Result<(R, pullback), TapeError>`: the value and a pullback that maps
+//! an output cotangent to the parameters' gradients (JAX's `vjp`). This is what a
+//! differentiable function that calls `f` runs for that call.
+//!
+//! Input: `#[differentiable] fn layer(w: &Array2<f64>, #[no_grad] x: &Array2<f64>) -> Array2<f64>`.
+//!
+//! Output:
+//!
+//! ```text
+//! pub fn layer_vjp<'t>(w: &'t Array2<f64>, x: &'t Array2<f64>) -> Result<(
+//!     Array2<f64>,
+//!     impl FnOnce(Array2<f64>, Acc<'_, Array2<f64>>, Acc<'_, Array2<f64>>) -> Result<(), TapeError> + 't,
+//! ), TapeError> {
+//!     /* the forward pass */
+//!     Ok((value, move |g, d_w, d_x| {
+//!         /* the reverse sweep seeded with g */
+//!         if let Some(c) = __tape_g0 { d_w.put(c)?; }   // x needs no gradient: d_x is dropped
+//!         Ok(())
+//!     }))
+//! }
+//! ```
+//!
+//! The pullback owns the forward values it needs and borrows the inputs; nothing is boxed.
+
+use super::forward::{Purpose, emit_forward};
+use super::reverse::emit_reverse;
+use super::{idents, items, runtime, value_ref};
+use crate::ir::Tape;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::visit_mut::VisitMut;
+
+/// Gives every elided reference lifetime the pullback's lifetime.
+struct NameLifetimes(syn::Lifetime);
+
+impl VisitMut for NameLifetimes {
+    fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+        if r.lifetime.is_none() {
+            r.lifetime = Some(self.0.clone());
+        }
+        syn::visit_mut::visit_type_reference_mut(self, r);
+    }
+}
+
+/// `fn f_vjp`, for every function without auxiliary outputs.
+pub fn emit(tape: &Tape) -> TokenStream {
+    if tape.aux.is_some() {
+        return TokenStream::new();
+    }
+    let (vis, name, ret) = (&tape.vis, &tape.name, &tape.ret);
+    let rt = runtime();
+    let vjp_fn = idents::vjp_fn(name);
+    let lt = idents::pullback_lifetime();
+    let generic_params = &tape.generics.params;
+    let outlives = tape.generics.lifetimes().map(|l| {
+        let l = &l.lifetime;
+        quote!(#l: #lt,)
+    });
+    let predicates = tape.generics.where_clause.as_ref().map(|w| {
+        let p = &w.predicates;
+        quote!(#p,)
+    });
+    let params = tape.params.iter().map(|p| {
+        let pname = &p.name;
+        let ty = match syn::parse2::<syn::Type>(p.ty.clone()) {
+            Ok(mut ty) => {
+                NameLifetimes(lt.clone()).visit_type_mut(&mut ty);
+                ty.into_token_stream()
+            }
+            Err(_) => p.ty.clone(),
+        };
+        quote!(#pname: #ty)
+    });
+    let acc_args: Vec<syn::Ident> =
+        (0..tape.params.len()).map(|i| syn::Ident::new(&format!("__tape_d{i}_arg"), Span::mixed_site())).collect();
+    let acc_types: Vec<TokenStream> = tape
+        .params
+        .iter()
+        .map(|p| {
+            let owned = &p.owned_ty;
+            quote!(#rt::Acc<'_, #owned>)
+        })
+        .collect();
+    let ct = syn::Ident::new("__tape_seed", Span::mixed_site());
+    let items = items(tape);
+    let forward = tape.nodes.iter().map(|node| emit_forward(tape, node.id, Purpose::Vjp));
+    let reverse = emit_reverse(tape, quote!(#ct), true);
+    let out = value_ref(tape, tape.output);
+    let value = syn::Ident::new("__tape_value", Span::mixed_site());
+    let reached = tape.reached();
+    let puts = tape.params.iter().zip(&acc_args).filter(|(p, _)| reached[p.node.0]).map(|(p, acc)| {
+        let g = idents::grad(p.node);
+        quote! {
+            if let ::core::option::Option::Some(#g) = #g {
+                #acc.put(#g)?;
+            }
+        }
+    });
+    let doc = format!(
+        "The value of [`{name}`] and its pullback: given the cotangent of the value, the pullback \
+         adds each parameter's gradient to that parameter's [`Acc`](::tape::Acc). \
+         JAX's `jax.vjp`. A differentiable function that calls `{name}` runs this for the call.\n\n\
+         # Errors\n\nAs `{name}`'s forward pass, and the pullback as its reverse pass."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code, unused_variables, unused_mut, unused_parens, clippy::all)]
+        #vis fn #vjp_fn<#lt, #generic_params>(#(#params),*) -> ::core::result::Result<
+            (#ret, impl ::core::ops::FnOnce(#ret, #(#acc_types),*) -> ::core::result::Result<(), #rt::TapeError> + #lt),
+            #rt::TapeError,
+        >
+        where
+            #(#outlives)*
+            #predicates
+        {
+            #items
+            #(#forward)*
+            let #value = ::core::clone::Clone::clone(#out);
+            ::core::result::Result::Ok((#value, move |#ct: #ret, #(#acc_args: #acc_types),*| {
+                #reverse
+                #(#puts)*
+                ::core::result::Result::Ok(())
+            }))
+        }
+    }
+}
