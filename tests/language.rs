@@ -2,6 +2,9 @@
 //! calls between differentiable functions, generic floats and auxiliary outputs. Every
 //! gradient is checked against a hand-derived one and against central differences.
 
+// `y = y + x` is what reassignment tests are written in.
+#![allow(clippy::assign_op_pattern)]
+
 mod common;
 
 use common::*;
@@ -28,7 +31,10 @@ fn reassignment_makes_fresh_nodes() {
     check_analytic_scalar("a", g.a, (2.0 * &x * &sech2).sum());
     check_fd("x", &g.x, &x, |x| reassigned(x, a));
     check_fd_scalar("a", g.a, a, |a| reassigned(&x, a));
-    let names: Vec<_> = ReassignedTape::NODES.iter().filter_map(|n| n.name).collect();
+    let names: Vec<_> = ReassignedTape::NODES
+        .iter()
+        .filter_map(|n| n.name)
+        .collect();
     assert_eq!(names, ["x", "a", "y", "y", "y"]);
 }
 
@@ -52,7 +58,12 @@ fn chain_by_hand(x: &Array1<f64>, a: &Array1<f64>, b: &Array1<f64>) -> [Array1<f
         ts.push(t);
     }
     let n = x.len();
-    let (mut gx, mut ga, mut gb, mut gy) = (Array1::zeros(n), Array1::zeros(n), Array1::zeros(n), Array1::ones(n));
+    let (mut gx, mut ga, mut gb, mut gy) = (
+        Array1::zeros(n),
+        Array1::zeros(n),
+        Array1::zeros(n),
+        Array1::ones(n),
+    );
     for step in (0..8).rev() {
         let t = &ts[step];
         gx += &(&gy * t);
@@ -67,7 +78,11 @@ fn chain_by_hand(x: &Array1<f64>, a: &Array1<f64>, b: &Array1<f64>) -> [Array1<f
 
 #[test]
 fn a_loop_with_a_constant_trip_count() {
-    let (x, a, b) = (vec1(6, 2, -1.0, 1.0), vec1(6, 3, -1.0, 1.0), vec1(6, 4, -1.0, 1.0));
+    let (x, a, b) = (
+        vec1(6, 2, -1.0, 1.0),
+        vec1(6, 3, -1.0, 1.0),
+        vec1(6, 4, -1.0, 1.0),
+    );
     let g = chain_grad(&x, &a, &b).unwrap();
     assert_eq!(g.value, chain(&x, &a, &b));
     let [gx, ga, gb] = chain_by_hand(&x, &a, &b);
@@ -78,7 +93,10 @@ fn a_loop_with_a_constant_trip_count() {
     // Every iteration has its own nodes, named after the iteration.
     let names: Vec<_> = ChainTape::NODES.iter().filter_map(|n| n.name).collect();
     assert_eq!(names.iter().filter(|n| n.starts_with("y#")).count(), 8);
-    assert!(names.contains(&"y#0") && names.contains(&"y#7"), "{names:?}");
+    assert!(
+        names.contains(&"y#0") && names.contains(&"y#7"),
+        "{names:?}"
+    );
 }
 
 // Nested loops, an inclusive range, a reversed range, a bound that is an outer index, and the
@@ -105,7 +123,10 @@ fn nested_and_reversed_loops() {
     check_analytic_scalar("nested", g.x, 2.0 * 1.5 * 6.0 + 6.0);
     check_fd_scalar("nested", g.x, 1.5, nested);
     let names: Vec<_> = NestedTape::NODES.iter().filter_map(|n| n.name).collect();
-    assert!(names.contains(&"total#2#1") && names.contains(&"total#0"), "{names:?}");
+    assert!(
+        names.contains(&"total#2#1") && names.contains(&"total#0"),
+        "{names:?}"
+    );
 }
 
 // Branches on non-differentiable values: only the taken arm runs.
@@ -133,11 +154,19 @@ fn branches_run_only_the_taken_arm() {
     }
     // The untaken arms' nodes are on the tape but unreached: None in backward_dense.
     let t = PiecewiseTape::record(&x, 1).unwrap();
-    let dense = t.backward_dense(PiecewiseTape::OUTPUT, AnyTensor::scalar(1.0)).unwrap();
-    let exp_node = PiecewiseTape::NODES.iter().find(|n| n.op == "exp").unwrap().id;
+    let dense = t
+        .backward_dense(PiecewiseTape::OUTPUT, AnyTensor::scalar(1.0))
+        .unwrap();
+    let exp_node = PiecewiseTape::NODES
+        .iter()
+        .find(|n| n.op == "exp")
+        .unwrap()
+        .id;
     assert!(dense[exp_node].is_none());
     assert!(t.value(exp_node).is_err(), "the untaken arm never ran");
-    let all = t.backward_dense_all(PiecewiseTape::OUTPUT, AnyTensor::scalar(1.0)).unwrap();
+    let all = t
+        .backward_dense_all(PiecewiseTape::OUTPUT, AnyTensor::scalar(1.0))
+        .unwrap();
     assert_eq!(all[0], AnyTensor::from(2.0 * &x));
     let back = t.backward().unwrap();
     assert_eq!(back[&0], AnyTensor::from(2.0 * &x));
@@ -191,13 +220,28 @@ fn square(s: f64) -> f64 {
 
 // Two layers and a loss: gradients flow through both calls into the caller's parameters.
 #[differentiable]
-fn two_layers(w1: &Array2<f64>, b1: &Array1<f64>, w2: &Array2<f64>, b2: &Array1<f64>, #[no_grad] x: &Array2<f64>, #[no_grad] y: &Array2<f64>, c: f64) -> f64 {
+fn two_layers(
+    w1: &Array2<f64>,
+    b1: &Array1<f64>,
+    w2: &Array2<f64>,
+    b2: &Array1<f64>,
+    #[no_grad] x: &Array2<f64>,
+    #[no_grad] y: &Array2<f64>,
+    c: f64,
+) -> f64 {
     let h = nn::layer(w1, b1, x);
     let out = nn::layer(w2, b2, &h);
     mse(&out, y) + square(c) * square(2.0 * c)
 }
 
-fn two_layers_by_hand(w1: &Array2<f64>, b1: &Array1<f64>, w2: &Array2<f64>, b2: &Array1<f64>, x: &Array2<f64>, y: &Array2<f64>) -> [Array2<f64>; 2] {
+fn two_layers_by_hand(
+    w1: &Array2<f64>,
+    b1: &Array1<f64>,
+    w2: &Array2<f64>,
+    b2: &Array1<f64>,
+    x: &Array2<f64>,
+    y: &Array2<f64>,
+) -> [Array2<f64>; 2] {
     let h = (x.dot(w1) + b1).mapv(f64::tanh);
     let out = (h.dot(w2) + b2).mapv(f64::tanh);
     let d_out = 2.0 / out.len() as f64 * (&out - y) * out.mapv(|o| 1.0 - o * o);
@@ -217,8 +261,12 @@ fn calls_between_differentiable_functions() {
     check_analytic("w2", &g.w2, &gw2);
     // d/dc (c²·4c²) = 16c³
     check_analytic_scalar("c", g.c, 16.0 * 0.3_f64.powi(3));
-    check_fd("b1", &g.b1, &b1, |b1| two_layers(&w1, b1, &w2, &b2, &x, &y, 0.3));
-    check_fd("b2", &g.b2, &b2, |b2| two_layers(&w1, &b1, &w2, b2, &x, &y, 0.3));
+    check_fd("b1", &g.b1, &b1, |b1| {
+        two_layers(&w1, b1, &w2, &b2, &x, &y, 0.3)
+    });
+    check_fd("b2", &g.b2, &b2, |b2| {
+        two_layers(&w1, &b1, &w2, b2, &x, &y, 0.3)
+    });
     // The recorded tape reaches the same gradients through the callees' tapes.
     let t = TwoLayersTape::record(&w1, &b1, &w2, &b2, &x, &y, 0.3).unwrap();
     let back = t.backward().unwrap();
@@ -226,10 +274,18 @@ fn calls_between_differentiable_functions() {
     assert_eq!(back[&3], AnyTensor::from(g.b2.clone()));
     assert_eq!(back[&6], AnyTensor::scalar(g.c));
     let ops: Vec<_> = TwoLayersTape::NODES.iter().map(|n| n.op).collect();
-    assert!(ops.contains(&"nn::layer") && ops.contains(&"square"), "{ops:?}");
+    assert!(
+        ops.contains(&"nn::layer") && ops.contains(&"square"),
+        "{ops:?}"
+    );
     // A function with an array output has a seeded tape and a pullback.
     let lt = nn::LayerTape::record(&w1, &b1, &x).unwrap();
-    let seeded = lt.backward_dense(nn::LayerTape::OUTPUT, AnyTensor::from(Array2::<f64>::ones((5, 4)))).unwrap();
+    let seeded = lt
+        .backward_dense(
+            nn::LayerTape::OUTPUT,
+            AnyTensor::from(Array2::<f64>::ones((5, 4))),
+        )
+        .unwrap();
     assert!(seeded[0].is_some());
 }
 

@@ -5,9 +5,9 @@
 
 use crate::ctxt::Ctxt;
 use crate::ir::{Elem, ParamKind};
+use proc_macro2::Ident;
 use quote::ToTokens;
 use syn::spanned::Spanned;
-use proc_macro2::Ident;
 use syn::{GenericArgument, GenericParam, PathArguments, ReturnType, Signature, Type};
 
 /// Rejects what a differentiable function cannot be: `async`, `const`, `unsafe`, `extern`,

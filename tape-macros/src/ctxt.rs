@@ -8,6 +8,9 @@ use std::fmt::Display;
 #[derive(Default)]
 pub struct Ctxt {
     errors: Vec<syn::Error>,
+    /// Errors are dropped while set: the body of an unrolled loop is lowered once per
+    /// iteration, and only the first iteration reports.
+    pub muted: bool,
 }
 
 impl Ctxt {
@@ -18,12 +21,23 @@ impl Ctxt {
 
     /// Records an error at `span`.
     pub fn push(&mut self, span: Span, message: impl Display) {
-        self.errors.push(syn::Error::new(span, message));
+        self.add(syn::Error::new(span, message));
     }
 
     /// Records an error spanning the tokens of `tokens` (first to last).
     pub fn push_spanned(&mut self, tokens: &impl quote::ToTokens, message: impl Display) {
-        self.errors.push(syn::Error::new_spanned(tokens, message));
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
+    fn add(&mut self, error: syn::Error) {
+        if !self.muted {
+            self.errors.push(error);
+        }
+    }
+
+    /// Records an error even while muted.
+    pub fn push_always(&mut self, span: Span, message: impl Display) {
+        self.errors.push(syn::Error::new(span, message));
     }
 
     /// Whether any error was recorded.

@@ -51,9 +51,19 @@ mod tests {
     /// Prints an expansion for inspection: `TAPE_EXPAND=1 cargo test -p tape-macros expansion -- --nocapture`.
     #[test]
     fn expansion_of_a_small_function() {
-        let out = differentiable(TokenStream::new(), quote!(fn square(s: f64) -> f64 { s * s }));
+        let out = differentiable(
+            TokenStream::new(),
+            quote!(
+                fn square(s: f64) -> f64 {
+                    s * s
+                }
+            ),
+        );
         let text = out.to_string();
-        assert!(text.contains("square_grad") && text.contains("square_vjp"), "{text}");
+        assert!(
+            text.contains("square_grad") && text.contains("square_vjp"),
+            "{text}"
+        );
         if std::env::var_os("TAPE_EXPAND").is_some() {
             println!("{text}");
         }

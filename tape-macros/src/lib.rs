@@ -12,6 +12,8 @@ mod check;
 mod codegen;
 mod ctxt;
 mod expand;
+#[cfg(test)]
+mod fuzz;
 mod ir;
 mod lower;
 mod ops;

@@ -72,7 +72,12 @@ impl<T: Value> Acc<'_, T> {
 /// # Errors
 /// [`TapeError::NotEvaluated`] (without a node; the generated code attaches it) if it did not.
 pub fn taken<T>(value: &Option<T>) -> Result<&T> {
-    value.as_ref().ok_or(TapeError::NotEvaluated { node: NodeLabel { id: usize::MAX, name: None } })
+    value.as_ref().ok_or(TapeError::NotEvaluated {
+        node: NodeLabel {
+            id: usize::MAX,
+            name: None,
+        },
+    })
 }
 
 /// [`taken`], by value.
@@ -80,7 +85,12 @@ pub fn taken<T>(value: &Option<T>) -> Result<&T> {
 /// # Errors
 /// As [`taken`].
 pub fn present<T>(value: Option<T>) -> Result<T> {
-    value.ok_or(TapeError::NotEvaluated { node: NodeLabel { id: usize::MAX, name: None } })
+    value.ok_or(TapeError::NotEvaluated {
+        node: NodeLabel {
+            id: usize::MAX,
+            name: None,
+        },
+    })
 }
 
 /// The VJP of an `if`'s value: the whole cotangent goes to the arm that ran.
@@ -123,7 +133,10 @@ fn admit<F: Float>(
     }
     let Some(value) = value else {
         return Err(TapeError::NotEvaluated {
-            node: NodeLabel { id, name: node.name },
+            node: NodeLabel {
+                id,
+                name: node.name,
+            },
         });
     };
     if contribution.shape() != value.shape() {
@@ -222,7 +235,10 @@ mod tests {
 
     #[test]
     fn dense_accumulation_checks_in_order() {
-        let values = vec![Some(AnyTensor::from(array![1.0, 2.0])), Some(AnyTensor::scalar(3.0))];
+        let values = vec![
+            Some(AnyTensor::from(array![1.0, 2.0])),
+            Some(AnyTensor::scalar(3.0)),
+        ];
         let mut grads = vec![None, None];
         // node missing
         let err =
@@ -263,7 +279,10 @@ mod tests {
 
     #[test]
     fn total_accumulation_adds_to_every_entry() {
-        let values = vec![Some(AnyTensor::from(array![1.0, 2.0])), Some(AnyTensor::scalar(3.0))];
+        let values = vec![
+            Some(AnyTensor::from(array![1.0, 2.0])),
+            Some(AnyTensor::scalar(3.0)),
+        ];
         let mut grads = vec![AnyTensor::zeros(&[2]), AnyTensor::scalar(0.0)];
         add_grad_all(
             &mut grads,

@@ -180,7 +180,9 @@ pub fn evaluated<F>(values: &[Option<AnyTensor<F>>], id: usize) -> Result<&AnyTe
     values
         .get(id)
         .and_then(Option::as_ref)
-        .ok_or(TapeError::NotEvaluated { node: crate::error::NodeLabel { id, name: None } })
+        .ok_or(TapeError::NotEvaluated {
+            node: crate::error::NodeLabel { id, name: None },
+        })
 }
 
 macro_rules! record_integers {

@@ -27,8 +27,7 @@ pub mod tape;
 pub mod tensor;
 
 pub use accumulate::{
-    Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, sparse_from_dense,
-    taken,
+    Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, sparse_from_dense, taken,
 };
 pub use any_tensor::{AnyTensor, Record, evaluated, record, record_opt, scalar_of};
 pub use error::{NodeLabel, Result, TapeError};
@@ -56,13 +55,21 @@ pub trait ScalarOutput {
 
 impl ScalarOutput for f32 {
     fn not_scalar<T>() -> Result<T> {
-        Err(TapeError::rank("grad", "differentiates a scalar output", &[]))
+        Err(TapeError::rank(
+            "grad",
+            "differentiates a scalar output",
+            &[],
+        ))
     }
 }
 
 impl ScalarOutput for f64 {
     fn not_scalar<T>() -> Result<T> {
-        Err(TapeError::rank("grad", "differentiates a scalar output", &[]))
+        Err(TapeError::rank(
+            "grad",
+            "differentiates a scalar output",
+            &[],
+        ))
     }
 }
 

@@ -103,8 +103,13 @@ pub trait Tape {
     /// it is in an arm of a branch that did not run.
     fn value(&self, id: usize) -> Result<AnyTensor<Self::Elem>> {
         match self.values().get(id) {
-            None => Err(TapeError::InvalidNodeId { id, len: self.values().len() }),
-            Some(None) => Err(TapeError::NotEvaluated { node: label(self.nodes(), id) }),
+            None => Err(TapeError::InvalidNodeId {
+                id,
+                len: self.values().len(),
+            }),
+            Some(None) => Err(TapeError::NotEvaluated {
+                node: label(self.nodes(), id),
+            }),
             Some(Some(value)) => Ok(value.clone()),
         }
     }
@@ -137,7 +142,9 @@ pub trait Tape {
             });
         };
         let Some(out) = out else {
-            return Err(TapeError::NotEvaluated { node: label(nodes, out_id) });
+            return Err(TapeError::NotEvaluated {
+                node: label(nodes, out_id),
+            });
         };
         if seed.shape() != out.shape() {
             return Err(TapeError::SeedShape {
@@ -186,7 +193,9 @@ pub trait Tape {
         Ok(dense
             .into_iter()
             .zip(values)
-            .map(|(g, v)| g.unwrap_or_else(|| AnyTensor::zeros(v.as_ref().map_or(&[], |v| v.shape()))))
+            .map(|(g, v)| {
+                g.unwrap_or_else(|| AnyTensor::zeros(v.as_ref().map_or(&[], |v| v.shape())))
+            })
             .collect())
     }
 
@@ -333,7 +342,12 @@ pub fn call_vjp<T: Tape, A: Accumulate<T::Elem>>(
     acc: &mut A,
 ) -> Result<()> {
     let Some(callee) = callee else {
-        return Err(TapeError::NotEvaluated { node: NodeLabel { id: usize::MAX, name: None } });
+        return Err(TapeError::NotEvaluated {
+            node: NodeLabel {
+                id: usize::MAX,
+                name: None,
+            },
+        });
     };
     let grads = callee.backward_dense(callee.output_id(), g.clone())?;
     for (&parent, grad) in args.iter().zip(grads) {

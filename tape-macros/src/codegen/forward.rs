@@ -28,7 +28,13 @@ pub enum Purpose {
 /// The arguments of a call as the user passed them.
 pub fn call_args(tape: &Tape, args: &[CallArg]) -> Vec<TokenStream> {
     args.iter()
-        .map(|a| if a.by_ref { value_ref(tape, a.node) } else { value_as_written(tape, a.node) })
+        .map(|a| {
+            if a.by_ref {
+                value_ref(tape, a.node)
+            } else {
+                value_as_written(tape, a.node)
+            }
+        })
         .collect()
 }
 
@@ -143,7 +149,8 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
                     let callee = idents::callee_tape_path(path);
                     let elem = tape.elem.tokens();
                     let s = idents::callee_tape(id);
-                    let record = quote_spanned!(node.span=> #callee::<#elem>::record(#(#arg_values),*));
+                    let record =
+                        quote_spanned!(node.span=> #callee::<#elem>::record(#(#arg_values),*));
                     let value = guarded(tape, id, quote!(#rt::at(#call, #index, #node_name)?.0));
                     quote! {
                         let #v = #value;
@@ -169,14 +176,20 @@ pub fn tape_table(tape: &Tape) -> String {
         table.push_str(&format!(
             "| {} | {} | `{}` | {} | {} |\n",
             node.id.0,
-            node.name.as_deref().map(|n| format!("`{n}`")).unwrap_or_default(),
+            node.name
+                .as_deref()
+                .map(|n| format!("`{n}`"))
+                .unwrap_or_default(),
             node.op_name(),
             parents.join(", "),
             if node.requires_grad { "yes" } else { "" },
         ));
     }
     if tape.nodes.len() > MAX_ROWS {
-        table.push_str(&format!("| … | | | | |\n\n({} more nodes)\n", tape.nodes.len() - MAX_ROWS));
+        table.push_str(&format!(
+            "| … | | | | |\n\n({} more nodes)\n",
+            tape.nodes.len() - MAX_ROWS
+        ));
     }
     table
 }

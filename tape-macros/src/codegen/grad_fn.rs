@@ -100,7 +100,12 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         let (pname, ty) = (&p.name, &p.ty);
         quote!(#pname: #ty)
     });
-    let wrt: Vec<String> = tape.params.iter().filter(|p| p.differentiable()).map(|p| format!("`{}`", p.name)).collect();
+    let wrt: Vec<String> = tape
+        .params
+        .iter()
+        .filter(|p| p.differentiable())
+        .map(|p| format!("`{}`", p.name))
+        .collect();
     let doc = format!(
         "The value of [`{name}`] and its gradient with respect to {}, by reverse-mode \
          differentiation generated at compile time ({} nodes on the static tape).\n\n\
@@ -108,12 +113,19 @@ fn emit_fn(tape: &Tape) -> TokenStream {
          A [`TapeError`](::tape::TapeError) naming the node, the op and the shapes when a \
          kernel rejects its operands: incompatible shapes, an axis out of range, `ln` of a \
          non-positive value.\n\n{}",
-        if wrt.is_empty() { "no parameter".to_string() } else { wrt.join(", ") },
+        if wrt.is_empty() {
+            "no parameter".to_string()
+        } else {
+            wrt.join(", ")
+        },
         tape.nodes.len(),
         tape_table(tape),
     );
     let items = items(tape);
-    let forward = tape.nodes.iter().map(|node| emit_forward(tape, node.id, Purpose::Grad));
+    let forward = tape
+        .nodes
+        .iter()
+        .map(|node| emit_forward(tape, node.id, Purpose::Grad));
     let elem = tape.elem.tokens();
     let reverse = emit_reverse(tape, quote!(#rt::ops::arith::one::<#elem>()), false);
     let out = idents::value(tape.output);

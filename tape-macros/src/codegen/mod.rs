@@ -64,7 +64,11 @@ pub fn verbatim(tape: &Tape, code: &Verbatim) -> TokenStream {
     }
     let binds = code.captures.iter().map(|c| {
         let name = &c.ident;
-        let value = if c.shape_only { value_ref(tape, c.node) } else { value_as_written(tape, c.node) };
+        let value = if c.shape_only {
+            value_ref(tape, c.node)
+        } else {
+            value_as_written(tape, c.node)
+        };
         quote_spanned!(name.span()=> let #name = #value;)
     });
     quote!({ #(#binds)* #tokens })
@@ -81,7 +85,11 @@ pub fn guard_holds(tape: &Tape, id: NodeId) -> TokenStream {
             if *polarity { quote!(#c) } else { quote!(!#c) }
         })
         .collect();
-    if terms.is_empty() { quote!(true) } else { quote!((#(#terms)&&*)) }
+    if terms.is_empty() {
+        quote!(true)
+    } else {
+        quote!((#(#terms)&&*))
+    }
 }
 
 /// `Some("z")` or `None`: a node's name as generated code passes it to errors.

@@ -38,10 +38,15 @@ pub fn emit_reverse(tape: &Tape, seed: TokenStream, recompute_calls: bool) -> To
         return TokenStream::new();
     }
     let seed_slot = idents::grad(tape.output);
-    let slots = tape.nodes.iter().rev().filter(|n| reached[n.id.0] && n.id != tape.output).map(|n| {
-        let g = idents::grad(n.id);
-        quote!(let mut #g = ::core::option::Option::None;)
-    });
+    let slots = tape
+        .nodes
+        .iter()
+        .rev()
+        .filter(|n| reached[n.id.0] && n.id != tape.output)
+        .map(|n| {
+            let g = idents::grad(n.id);
+            quote!(let mut #g = ::core::option::Option::None;)
+        });
     let blocks = tape
         .nodes
         .iter()
@@ -66,7 +71,11 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
     let rt = runtime();
     let index = id.0;
     let node_name = name_literal(tape, id);
-    let mut out = Accs { accs: Vec::new(), decls: Vec::new(), merges: Vec::new() };
+    let mut out = Accs {
+        accs: Vec::new(),
+        decls: Vec::new(),
+        merges: Vec::new(),
+    };
     for (position, a) in operands.iter().enumerate() {
         if !reached[a.0] {
             out.accs.push(quote!(#rt::Acc::skip()));
@@ -74,7 +83,8 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
             let d = idents::duplicate(position);
             let slot = idents::grad(*a);
             out.accs.push(quote!(#rt::Acc::to(&mut #d)));
-            out.decls.push(quote!(let mut #d = ::core::option::Option::None;));
+            out.decls
+                .push(quote!(let mut #d = ::core::option::Option::None;));
             out.merges.push(quote! {
                 if let ::core::option::Option::Some(#d) = #d {
                     #rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #node_name)?;
@@ -89,7 +99,12 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
 }
 
 /// `if let Some(g) = __tape_gK { <the node's VJP> }`.
-fn emit_block(tape: &Tape, id: NodeId, reached: &[bool], recompute_calls: bool) -> Option<TokenStream> {
+fn emit_block(
+    tape: &Tape,
+    id: NodeId,
+    reached: &[bool],
+    recompute_calls: bool,
+) -> Option<TokenStream> {
     let rt = runtime();
     let node = tape.node(id);
     let g = idents::grad(id);
@@ -104,7 +119,11 @@ fn emit_block(tape: &Tape, id: NodeId, reached: &[bool], recompute_calls: bool) 
             let operands = args.iter().map(|a| value_ref(tape, *a));
             let y = value_ref(tape, id);
             let configs = (0..configs.len()).map(|i| config_value(tape, id, i));
-            let Accs { accs, decls, merges } = accs(tape, id, args, reached);
+            let Accs {
+                accs,
+                decls,
+                merges,
+            } = accs(tape, id, args, reached);
             let call = quote_spanned! {node.span=>
                 #rt::ops::#family::#vjp(#ct, #(#operands,)* #y, #(#configs,)* #(#accs),*)
             };
@@ -123,7 +142,11 @@ fn emit_block(tape: &Tape, id: NodeId, reached: &[bool], recompute_calls: bool) 
         NodeKind::Call { path, args } => {
             let p = idents::pullback(id);
             let operands: Vec<NodeId> = args.iter().map(|a| a.node).collect();
-            let Accs { accs, decls, merges } = accs(tape, id, &operands, reached);
+            let Accs {
+                accs,
+                decls,
+                merges,
+            } = accs(tape, id, &operands, reached);
             let pullback = if recompute_calls {
                 let vjp = idents::callee_vjp_path(path);
                 let arg_values = super::forward::call_args(tape, args);

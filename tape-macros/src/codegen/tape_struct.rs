@@ -64,7 +64,12 @@ pub fn emit(tape: &Tape) -> TokenStream {
         ),
         _ => {
             let f = idents::tape_float();
-            (quote!(#f), quote!(<#f: ::tape::Float = #elem>), TokenStream::new(), quote!(#strukt<#elem>))
+            (
+                quote!(#f),
+                quote!(<#f: ::tape::Float = #elem>),
+                TokenStream::new(),
+                quote!(#strukt<#elem>),
+            )
         }
     };
     let config_fields = config_fields(tape, &float);
@@ -76,7 +81,10 @@ pub fn emit(tape: &Tape) -> TokenStream {
         .filter_map(|node| match &node.kind {
             NodeKind::Call { path, .. } => {
                 let callee = idents::callee_tape_path(path);
-                Some((idents::callee_tape(node.id), quote!(::core::option::Option<#callee<#float>>)))
+                Some((
+                    idents::callee_tape(node.id),
+                    quote!(::core::option::Option<#callee<#float>>),
+                ))
             }
             _ => None,
         })
@@ -100,7 +108,10 @@ pub fn emit(tape: &Tape) -> TokenStream {
         quote!(#pname: #ty)
     });
     let items = items(tape);
-    let forward = tape.nodes.iter().map(|node| emit_forward(tape, node.id, Purpose::Record));
+    let forward = tape
+        .nodes
+        .iter()
+        .map(|node| emit_forward(tape, node.id, Purpose::Record));
     let recorded = tape.nodes.iter().map(|node| {
         if is_optional(tape, node.id) {
             let v = idents::value(node.id);
@@ -127,7 +138,11 @@ pub fn emit(tape: &Tape) -> TokenStream {
     let where_clause = &generics.where_clause;
     // `record` takes the function's lifetimes; a generic float type is the impl's.
     let lifetimes: Vec<_> = generics.lifetimes().collect();
-    let record_generics = if lifetimes.is_empty() { TokenStream::new() } else { quote!(<#(#lifetimes),*>) };
+    let record_generics = if lifetimes.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(<#(#lifetimes),*>)
+    };
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone)]
@@ -206,7 +221,11 @@ fn config_fields(tape: &Tape, float: &TokenStream) -> Vec<(syn::Ident, TokenStre
                     Config::Elem => quote!(#float),
                     Config::Axis => quote!(::tape::ndarray::Axis),
                 };
-                let ty = if is_optional(tape, node.id) { quote!(::core::option::Option<#ty>) } else { ty };
+                let ty = if is_optional(tape, node.id) {
+                    quote!(::core::option::Option<#ty>)
+                } else {
+                    ty
+                };
                 fields.push((idents::config(node.id, i), ty));
             }
         }
@@ -250,7 +269,10 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
             let op_name = op.name;
             let own = recorded(id, index, &node_name);
             let (g, y) = match op.output {
-                Output::Tensor => (quote!(::core::clone::Clone::clone(#ct.as_array())), quote!(#own.as_array())),
+                Output::Tensor => (
+                    quote!(::core::clone::Clone::clone(#ct.as_array())),
+                    quote!(#own.as_array()),
+                ),
                 Output::Scalar => (
                     quote!(#rt::at(#rt::scalar_of(#op_name, #ct), #index, #node_name)?),
                     quote!(&#rt::at(#rt::scalar_of(#op_name, #own), #index, #node_name)?),

@@ -71,8 +71,9 @@ pub fn emit(tape: &Tape) -> TokenStream {
         };
         quote!(#pname: #ty)
     });
-    let acc_args: Vec<syn::Ident> =
-        (0..tape.params.len()).map(|i| syn::Ident::new(&format!("__tape_d{i}_arg"), Span::mixed_site())).collect();
+    let acc_args: Vec<syn::Ident> = (0..tape.params.len())
+        .map(|i| syn::Ident::new(&format!("__tape_d{i}_arg"), Span::mixed_site()))
+        .collect();
     let acc_types: Vec<TokenStream> = tape
         .params
         .iter()
@@ -83,19 +84,27 @@ pub fn emit(tape: &Tape) -> TokenStream {
         .collect();
     let ct = syn::Ident::new("__tape_seed", Span::mixed_site());
     let items = items(tape);
-    let forward = tape.nodes.iter().map(|node| emit_forward(tape, node.id, Purpose::Vjp));
+    let forward = tape
+        .nodes
+        .iter()
+        .map(|node| emit_forward(tape, node.id, Purpose::Vjp));
     let reverse = emit_reverse(tape, quote!(#ct), true);
     let out = value_ref(tape, tape.output);
     let value = syn::Ident::new("__tape_value", Span::mixed_site());
     let reached = tape.reached();
-    let puts = tape.params.iter().zip(&acc_args).filter(|(p, _)| reached[p.node.0]).map(|(p, acc)| {
-        let g = idents::grad(p.node);
-        quote! {
-            if let ::core::option::Option::Some(#g) = #g {
-                #acc.put(#g)?;
+    let puts = tape
+        .params
+        .iter()
+        .zip(&acc_args)
+        .filter(|(p, _)| reached[p.node.0])
+        .map(|(p, acc)| {
+            let g = idents::grad(p.node);
+            quote! {
+                if let ::core::option::Option::Some(#g) = #g {
+                    #acc.put(#g)?;
+                }
             }
-        }
-    });
+        });
     let doc = format!(
         "The value of [`{name}`] and its pullback: given the cotangent of the value, the pullback \
          adds each parameter's gradient to that parameter's [`Acc`](::tape::Acc). \
