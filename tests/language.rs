@@ -329,3 +329,77 @@ fn auxiliary_outputs() {
     assert_eq!(g.aux, (pred, positive));
     check_analytic("w", &g.w, &x.sum_axis(Axis(0)));
 }
+
+// Every feature together: a recurrent cell called in an unrolled loop, a branch on an integer
+// input, generic floats and an auxiliary output (the last hidden state).
+mod cells {
+    use tape::prelude::*;
+    #[differentiable]
+    pub fn cell<F: tape::Float>(
+        h: &Array1<F>,
+        w: &Array2<F>,
+        u: &Array2<F>,
+        #[no_grad] x: &Array1<F>,
+    ) -> Array1<F> {
+        tanh(&(w.dot(h) + u.dot(x)))
+    }
+}
+
+#[differentiable]
+fn rnn<F: tape::Float>(
+    w: &Array2<F>,
+    u: &Array2<F>,
+    v: &Array1<F>,
+    #[no_grad] xs: &Array2<F>,
+    #[no_grad] target: F,
+    steps: usize,
+) -> (F, Array1<F>) {
+    const T: usize = 3;
+    let mut h = v * F::from_f64(0.0);
+    for t in 0..T {
+        let x = xs.row(t).to_owned();
+        h = cells::cell(&h, w, u, &x);
+        if t + 1 == steps {
+            h = h * F::from_f64(2.0);
+        }
+    }
+    let out = h.dot(v);
+    let diff = out - target;
+    (diff * diff, h)
+}
+
+#[test]
+fn every_feature_together() {
+    let w = tape::gradcheck::sample(&[4, 4], 1, -0.5, 0.5)
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let u = tape::gradcheck::sample(&[4, 2], 2, -0.5, 0.5)
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let v = tape::gradcheck::sample(&[4], 3, -0.5, 0.5)
+        .into_dimensionality::<Ix1>()
+        .unwrap();
+    let xs = tape::gradcheck::sample(&[3, 2], 4, -1.0, 1.0)
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    for steps in [1, 2, 5] {
+        let g = rnn_grad(&w, &u, &v, &xs, 0.3, steps).unwrap();
+        assert_eq!(g.value, rnn(&w, &u, &v, &xs, 0.3, steps).0);
+        let n = tape::gradcheck::numeric_gradient(|w| rnn(w, &u, &v, &xs, 0.3, steps).0, &w, 1e-6);
+        tape::gradcheck::assert_grad_close("w", &g.w, &n, 1e-7);
+        let n = tape::gradcheck::numeric_gradient(|v| rnn(&w, &u, v, &xs, 0.3, steps).0, &v, 1e-6);
+        tape::gradcheck::assert_grad_close("v", &g.v, &n, 1e-7);
+    }
+    let g32 = rnn_grad::<f32>(
+        &w.mapv(|a| a as f32),
+        &u.mapv(|a| a as f32),
+        &v.mapv(|a| a as f32),
+        &xs.mapv(|a| a as f32),
+        0.3,
+        2,
+    )
+    .unwrap();
+    let g64 = rnn_grad(&w, &u, &v, &xs, 0.3, 2).unwrap();
+    assert!((f64::from(g32.value) - g64.value).abs() < 1e-6);
+    assert_eq!(g64.aux, rnn(&w, &u, &v, &xs, 0.3, 2).1);
+}

@@ -880,6 +880,12 @@ impl Lowerer {
             && m.args.is_empty()
             && m.turbofish.is_none()
         {
+            // `xs.row(t).to_owned()` of a constant stays one constant, of the type it has.
+            if !matches!(strip_parens(&m.receiver), Expr::Path(_)) {
+                if let Some(captures) = self.constant_captures(expr) {
+                    return Some(self.push_const(expr, captures));
+                }
+            }
             return self.lower_expr(&m.receiver);
         }
         if let Some(op) = ops::by_method(&name).filter(|_| m.turbofish.is_none()) {
