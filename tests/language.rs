@@ -403,3 +403,33 @@ fn every_feature_together() {
     assert!((f64::from(g32.value) - g64.value).abs() < 1e-6);
     assert_eq!(g64.aux, rnn(&w, &u, &v, &xs, 0.3, 2).1);
 }
+
+// Indexing with constant indices: the extended Rosenbrock function on 8 values.
+// f = Σ_{i<7} 100(x_{i+1} − x_i²)² + (1 − x_i)²
+#[differentiable]
+fn rosenbrock(x: &Array1<f64>) -> f64 {
+    let mut total = 0.0;
+    for i in 0..7 {
+        let a = x[i + 1] - x[i] * x[i];
+        let b = 1.0 - x[i];
+        total += 100.0 * a * a + b * b;
+    }
+    total
+}
+
+#[test]
+fn indexing_with_constant_indices() {
+    let x = vec1(8, 21, -1.0, 1.0);
+    let g = rosenbrock_grad(&x).unwrap();
+    assert_eq!(g.value, rosenbrock(&x));
+    let mut expected = Array1::zeros(8);
+    for i in 0..7 {
+        let a = x[i + 1] - x[i] * x[i];
+        expected[i] += -400.0 * a * x[i] - 2.0 * (1.0 - x[i]);
+        expected[i + 1] += 200.0 * a;
+    }
+    check_analytic("rosenbrock", &g.x, &expected);
+    check_fd("rosenbrock", &g.x, &x, rosenbrock);
+    let t = RosenbrockTape::record(&x).unwrap();
+    assert_eq!(t.backward().unwrap()[&0], AnyTensor::from(g.x));
+}

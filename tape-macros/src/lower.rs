@@ -797,7 +797,11 @@ impl Lowerer {
             Expr::Unsafe(_) => self.unsupported(expr, "`unsafe` is not supported in a differentiable function"),
             Expr::Assign(_) => self.unsupported(expr, "an assignment has no value: write it as a statement, `y = …;`"),
             Expr::Break(_) | Expr::Continue(_) => self.unsupported(expr, "`break` and `continue` are not supported: loops are unrolled"),
-            Expr::Index(_) => self.unsupported(expr, "indexing is not supported yet: use whole-array ops"),
+            // x[i] (a vector, a constant index)
+            Expr::Index(ix) => match ops::by_index() {
+                Some(op) => self.lower_op(op, &[&ix.expr], &[&ix.index], expr.span()),
+                None => self.unsupported(expr, "indexing is missing from the op table"),
+            },
             Expr::Field(_) => self.unsupported(expr, "field access is not supported: pass the value as a parameter"),
             Expr::Return(_) => self.unsupported(expr, "`return` is only supported as the last statement"),
             Expr::Macro(_) => self.unsupported(expr, "macros are not supported inside a differentiable function"),

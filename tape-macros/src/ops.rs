@@ -15,6 +15,8 @@ pub enum Syntax {
     Binary(&'static str),
     /// A unary operator: `-x`.
     Unary(&'static str),
+    /// Indexing with a constant: `x[i]`.
+    Index,
 }
 
 /// The type of a constant argument, which the recorded tape stores.
@@ -26,6 +28,8 @@ pub enum Config {
     Elem,
     /// `ndarray::Axis`.
     Axis,
+    /// `usize` (an index).
+    Usize,
 }
 
 /// What an op returns.
@@ -100,6 +104,7 @@ const I32: &[Config] = &[Config::I32];
 const ELEM: &[Config] = &[Config::Elem];
 const BOUNDS: &[Config] = &[Config::Elem, Config::Elem];
 const AXIS: &[Config] = &[Config::Axis];
+const USIZE: &[Config] = &[Config::Usize];
 
 /// The table.
 #[rustfmt::skip]
@@ -136,6 +141,7 @@ pub static OPS: &[OpSpec] = &[
     op("mean", "reduce", &[Method("mean"), Function("mean")], 1, NONE).returning_option().scalar_output(),
     op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, AXIS),
     op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, AXIS).returning_option(),
+    op("index", "reduce", &[Syntax::Index], 1, USIZE).scalar_output(),
     // softmax family
     op("softmax", "softmax", &[Function("softmax")], 1, NONE),
     op("log_softmax", "softmax", &[Function("log_softmax")], 1, NONE),
@@ -182,6 +188,11 @@ pub fn by_function(name: &str) -> Option<&'static OpSpec> {
 /// The op a binary operator lowers to.
 pub fn by_binary(symbol: &'static str) -> Option<&'static OpSpec> {
     find(Binary(symbol))
+}
+
+/// The op indexing lowers to.
+pub fn by_index() -> Option<&'static OpSpec> {
+    find(Syntax::Index)
 }
 
 /// The op a unary operator lowers to.

@@ -64,6 +64,23 @@ impl<T: Value> Acc<'_, T> {
             Ok(())
         }
     }
+
+    /// Adds a sparse contribution in place: `add` edits the slot's total, which starts as
+    /// `zeros()` if nothing has arrived yet. For ops whose contribution touches a few elements
+    /// (`x[i]`), so that no full-size contribution is ever built.
+    ///
+    /// # Errors
+    /// Whatever `add` returns.
+    pub fn add_in_place(
+        self,
+        zeros: impl FnOnce() -> T,
+        add: impl FnOnce(&mut T) -> Result<()>,
+    ) -> Result<()> {
+        match self.0 {
+            None => Ok(()),
+            Some(slot) => add(slot.get_or_insert_with(zeros)),
+        }
+    }
 }
 
 /// The value of a node evaluated in an arm of a branch: generated code reads it only where the

@@ -220,6 +220,7 @@ fn config_fields(tape: &Tape, float: &TokenStream) -> Vec<(syn::Ident, TokenStre
                     Config::I32 => quote!(i32),
                     Config::Elem => quote!(#float),
                     Config::Axis => quote!(::tape::ndarray::Axis),
+                    Config::Usize => quote!(usize),
                 };
                 let ty = if is_optional(tape, node.id) {
                     quote!(::core::option::Option<#ty>)

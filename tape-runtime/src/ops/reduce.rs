@@ -6,8 +6,8 @@
 use crate::accumulate::Acc;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
-use crate::tensor::{check_same_shape, into_dim};
-use ndarray::{Array, ArrayBase, Axis, Data, Dimension, RemoveAxis};
+use crate::tensor::{check_same_shape, into_dim, view_into_dim};
+use ndarray::{Array, ArrayBase, Axis, Data, Dimension, Ix1, RemoveAxis};
 
 fn check_axis(op: &'static str, shape: &[usize], axis: Axis) -> Result<()> {
     if axis.index() < shape.len() {
@@ -159,6 +159,51 @@ pub fn mean_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
     })
 }
 
+/// `y = x[i]`: one element of a vector. PyTorch `x[i]`.
+///
+/// # Errors
+/// [`TapeError::Rank`] for an array that is not 1-d, [`TapeError::Axis`] when `i` is out of
+/// bounds.
+pub fn index<F: Float, S: Data<Elem = F>, D: Dimension>(
+    x: &ArrayBase<S, D>,
+    i: usize,
+) -> Result<F> {
+    let v = view_into_dim::<F, D, Ix1>("index", x.view())
+        .map_err(|_| TapeError::rank("index", "indexes 1-d arrays", x.shape()))?;
+    v.get(i).copied().ok_or_else(|| TapeError::Domain {
+        op: "index",
+        what: format!("index {i} is out of bounds for length {}", x.len()),
+        node: None,
+    })
+}
+
+/// VJP of [`index`]: `x̄[i] += ȳ`, in place (no full-size contribution is built).
+///
+/// # Errors
+/// As [`index`].
+pub fn index_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
+    g: F,
+    x: &ArrayBase<S, D>,
+    _y: &F,
+    i: usize,
+    dx: Acc<'_, Array<F, D>>,
+) -> Result<()> {
+    index(x, i)?;
+    dx.add_in_place(
+        || Array::zeros(x.raw_dim()),
+        |total| {
+            let mut total = total
+                .view_mut()
+                .into_dimensionality::<Ix1>()
+                .map_err(|_| TapeError::rank("index", "indexes 1-d arrays", x.shape()))?;
+            if let Some(v) = total.get_mut(i) {
+                *v += g;
+            }
+            Ok(())
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{check_fd1, det};
@@ -227,6 +272,19 @@ mod tests {
             &x,
             1e-8,
         );
+    }
+
+    #[test]
+    fn index_gradient_is_one_hot_and_accumulates_in_place() {
+        // y = x[1]: x̄ = e₁·ȳ; two uses add up without a dense contribution.
+        let x = array![1.0_f64, 2.0, 3.0];
+        assert_eq!(index(&x, 1).unwrap(), 2.0);
+        let mut d = None;
+        index_vjp(0.5, &x, &2.0, 1, Acc::to(&mut d)).unwrap();
+        index_vjp(2.0, &x, &3.0, 2, Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(array![0.0, 0.5, 2.0]));
+        assert!(index(&x, 3).is_err());
+        assert!(index(&Array2::<f64>::zeros((2, 2)), 0).is_err());
     }
 
     #[test]
