@@ -1,149 +1,67 @@
-//! The generated gradient against the same gradient written by hand with ndarray, measured in
-//! the same run. Report the ratio `generated / hand-written`, not absolute times.
+//! The generated gradient against the same gradient written by hand with ndarray, and the
+//! forward pass alone, measured in the same run on the four workloads of `workloads/`.
+//! Report ratios (`generated / hand-written`, `generated / forward`), not absolute times:
+//! `python3 scripts/benchmarks.py` runs this and writes `BENCHMARKS.md`.
 //!
 //! `cargo bench --bench grad_vs_hand`
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use ndarray::{Array, Dimension};
 use std::hint::black_box;
-use tape::prelude::*;
 
-/// A one-layer regression: z = x·w + b, h = tanh(z), L = mse(h, y).
-#[differentiable]
-fn layer(
-    w: &Array2<f64>,
-    b: &Array1<f64>,
-    #[no_grad] x: &Array2<f64>,
-    #[no_grad] y: &Array2<f64>,
-) -> f64 {
-    let z = x.dot(w) + b;
-    let h = tanh(&z);
-    mse(&h, y)
-}
+#[path = "workloads/mod.rs"]
+mod workloads;
 
-/// `layer`'s value and gradient, by hand: the baseline.
-fn layer_by_hand(
-    w: &Array2<f64>,
-    b: &Array1<f64>,
-    x: &Array2<f64>,
-    y: &Array2<f64>,
-) -> (f64, Array2<f64>, Array1<f64>) {
-    let mut h = x.dot(w) + b;
-    h.mapv_inplace(f64::tanh);
-    let n = h.len() as f64;
-    let mut d = &h - y;
-    let loss = d.iter().map(|v| v * v).sum::<f64>() / n;
-    ndarray::Zip::from(&mut d)
-        .and(&h)
-        .for_each(|d, &h| *d *= 2.0 / n * (1.0 - h * h));
-    let gb = d.sum_axis(Axis(0));
-    let gw = x.t().dot(&d);
-    (loss, gw, gb)
-}
+use workloads::{Chain, Matmul, Mlp, Rosenbrock};
 
-/// Many small nodes: y = tanh(y ⊙ a + b) ⊙ x, eight times, on vectors of 16.
-#[differentiable]
-fn chain(x: &Array1<f64>, a: &Array1<f64>, b: &Array1<f64>) -> f64 {
-    let y = tanh(&(x * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    let y = tanh(&(&y * a + b)) * x;
-    y.sum()
-}
-
-/// `chain`'s gradient by hand, keeping each step's tanh for the reverse sweep.
-fn chain_by_hand(
-    x: &Array1<f64>,
-    a: &Array1<f64>,
-    b: &Array1<f64>,
-) -> (f64, Array1<f64>, Array1<f64>, Array1<f64>) {
-    const STEPS: usize = 8;
-    let mut ys = Vec::with_capacity(STEPS + 1);
-    let mut ts = Vec::with_capacity(STEPS);
-    ys.push(x.clone());
-    for _ in 0..STEPS {
-        let t = (ys.last().map(|y| y * a).unwrap_or_default() + b).mapv(f64::tanh);
-        ys.push(&t * x);
-        ts.push(t);
-    }
-    let value = ys[STEPS].sum();
-    let (mut gx, mut ga, mut gb) = (
-        Array1::zeros(x.len()),
-        Array1::zeros(x.len()),
-        Array1::zeros(x.len()),
-    );
-    let mut gy = Array1::ones(x.len());
-    for step in (0..STEPS).rev() {
-        let t = &ts[step];
-        gx += &(&gy * t);
-        let gu = &gy * x * t.mapv(|t| 1.0 - t * t);
-        ga += &(&gu * &ys[step]);
-        gb += &gu;
-        gy = &gu * a;
-    }
-    gx += &gy;
-    (value, gx, ga, gb)
-}
-
-fn det(shape: (usize, usize), seed: u64) -> Array2<f64> {
-    let sample = tape::gradcheck::sample(&[shape.0, shape.1], seed, -0.5, 0.5);
-    sample.into_dimensionality().expect("2-d")
-}
-
-fn max_rel<D: ndarray::Dimension>(a: &Array<f64, D>, b: &Array<f64, D>) -> f64 {
+fn max_rel<D: Dimension>(a: &Array<f64, D>, b: &Array<f64, D>) -> f64 {
     tape::gradcheck::max_relative_error(a, b).0
 }
 
+/// Checks the generated gradients against the hand-written ones before anything is timed.
+fn check(name: &str, value: (f64, f64), grads: &[f64]) {
+    let value_err = (value.0 - value.1).abs() / value.1.abs().max(1.0);
+    let worst = grads.iter().copied().fold(value_err, f64::max);
+    println!("{name}: generated vs hand-written, max relative error {worst:.1e}");
+    assert!(worst < 1e-10, "{name}: the generated gradient disagrees with the hand-written one ({worst:e})");
+}
+
 fn benches(c: &mut Criterion) {
-    let (x, y) = (det((64, 32), 1), det((64, 8), 2));
-    let (w, b) = (det((32, 8), 3), det((1, 8), 4).row(0).to_owned());
-    let (value, gw, gb) = layer_by_hand(&w, &b, &x, &y);
-    let g = layer_grad(&w, &b, &x, &y).expect("layer_grad");
-    println!(
-        "layer: |value − hand| = {:e}, max rel err w {:e}, b {:e}",
-        (g.value - value).abs(),
-        max_rel(&g.w, &gw),
-        max_rel(&g.b, &gb)
-    );
-    let mut group = c.benchmark_group("layer 64x32x8");
-    group.bench_function("forward", |bench| {
-        bench.iter(|| layer(black_box(&w), &b, &x, &y))
-    });
-    group.bench_function("generated", |bench| {
-        bench.iter(|| layer_grad(black_box(&w), &b, &x, &y))
-    });
-    group.bench_function("hand-written", |bench| {
-        bench.iter(|| layer_by_hand(black_box(&w), &b, &x, &y))
-    });
+    let w = Mlp::new();
+    let (g, h) = (w.generated(), w.by_hand());
+    check("W1 mlp", (g.value, h.0), &[max_rel(&g.w1, &h.1), max_rel(&g.b1, &h.2), max_rel(&g.w2, &h.3), max_rel(&g.b2, &h.4)]);
+    let mut group = c.benchmark_group("W1 mlp");
+    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
+    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
+    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
     group.finish();
 
-    let (x, a, b) = (
-        det((1, 16), 5).row(0).to_owned(),
-        det((1, 16), 6).row(0).to_owned(),
-        det((1, 16), 7).row(0).to_owned(),
-    );
-    let (value, gx, ga, gb) = chain_by_hand(&x, &a, &b);
-    let g = chain_grad(&x, &a, &b).expect("chain_grad");
-    println!(
-        "chain: |value − hand| = {:e}, max rel err x {:e}, a {:e}, b {:e}",
-        (g.value - value).abs(),
-        max_rel(&g.x, &gx),
-        max_rel(&g.a, &ga),
-        max_rel(&g.b, &gb)
-    );
-    let mut group = c.benchmark_group("chain 8x16");
-    group.bench_function("forward", |bench| {
-        bench.iter(|| chain(black_box(&x), &a, &b))
-    });
-    group.bench_function("generated", |bench| {
-        bench.iter(|| chain_grad(black_box(&x), &a, &b))
-    });
-    group.bench_function("hand-written", |bench| {
-        bench.iter(|| chain_by_hand(black_box(&x), &a, &b))
-    });
+    let w = Chain::new();
+    let (g, h) = (w.generated(), w.by_hand());
+    check("W2 chain", (g.value, h.0), &[max_rel(&g.x, &h.1), max_rel(&g.a, &h.2), max_rel(&g.b, &h.3)]);
+    let mut group = c.benchmark_group("W2 chain");
+    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
+    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
+    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
+    group.finish();
+
+    let w = Rosenbrock::new();
+    let (g, h) = (w.generated(), w.by_hand());
+    check("W3 rosenbrock", (g.value, h.0), &[max_rel(&g.x, &h.1)]);
+    let mut group = c.benchmark_group("W3 rosenbrock");
+    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
+    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
+    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
+    group.finish();
+
+    let w = Matmul::new();
+    let (g, h) = (w.generated(), w.by_hand());
+    check("W4 matmul", (g.value, h.0), &[max_rel(&g.w, &h.1)]);
+    let mut group = c.benchmark_group("W4 matmul");
+    group.sample_size(30);
+    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
+    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
+    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
     group.finish();
 }
 
