@@ -108,6 +108,13 @@ fn zip_views<F: Float, DA: Dimension, DB: Dimension, DO: Dimension>(
     let bad = || TapeError::shape(op, "shapes do not broadcast", a.shape(), b.shape());
     let a2 = a.broadcast(dim.clone()).ok_or_else(bad)?;
     let b2 = b.broadcast(dim).ok_or_else(bad)?;
+    // Two standard-layout operands of one shape: one loop over slices.
+    if let (Some(x), Some(y)) = (a2.as_slice(), b2.as_slice()) {
+        let data: Vec<F> = x.iter().zip(y).map(|(&x, &y)| f(x, y)).collect();
+        if let Ok(out) = Array::from_shape_vec(a2.raw_dim(), data) {
+            return Ok(out);
+        }
+    }
     Ok(Zip::from(&a2).and(&b2).map_collect(|&x, &y| f(x, y)))
 }
 

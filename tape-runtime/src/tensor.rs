@@ -136,6 +136,11 @@ impl<F: Float> Value for F {
         *self = f(*self, x[()]);
     }
 
+    fn add_assign_same(&mut self, other: &F) -> Result<()> {
+        *self += *other;
+        Ok(())
+    }
+
     fn update2(
         &mut self,
         x: ArrayView<'_, F, Ix0>,
