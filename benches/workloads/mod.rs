@@ -43,13 +43,18 @@ pub struct Mlp {
 impl Mlp {
     /// The fixed-seed inputs.
     pub fn new() -> Mlp {
+        Mlp::with_sizes(64, 784, 128, 10)
+    }
+
+    /// Inputs of other sizes: batch, inputs, hidden units, classes.
+    pub fn with_sizes(batch: usize, inputs: usize, hidden: usize, classes: usize) -> Mlp {
         Mlp {
-            w1: matrix(784, 128, 1),
-            b1: vector(128, 2),
-            w2: matrix(128, 10, 3),
-            b2: vector(10, 4),
-            x: matrix(64, 784, 5),
-            y: Array2::from_shape_fn((64, 10), |(i, j)| if j == (i * 7) % 10 { 1.0 } else { 0.0 }),
+            w1: matrix(inputs, hidden, 1),
+            b1: vector(hidden, 2),
+            w2: matrix(hidden, classes, 3),
+            b2: vector(classes, 4),
+            x: matrix(batch, inputs, 5),
+            y: Array2::from_shape_fn((batch, classes), |(i, j)| if j == (i * 7) % classes { 1.0 } else { 0.0 }),
         }
     }
 
@@ -237,7 +242,12 @@ pub struct Matmul {
 impl Matmul {
     /// The fixed-seed inputs.
     pub fn new() -> Matmul {
-        Matmul { w: matrix(512, 512, 31), x: matrix(256, 512, 32) }
+        Matmul::with_sizes(256, 512)
+    }
+
+    /// Inputs of other sizes: X[rows×n], W[n×n].
+    pub fn with_sizes(rows: usize, n: usize) -> Matmul {
+        Matmul { w: matrix(n, n, 31), x: matrix(rows, n, 32) }
     }
 
     /// The forward pass alone.

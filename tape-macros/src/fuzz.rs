@@ -236,3 +236,43 @@ fn no_input_makes_the_macro_panic() {
         "{generated_code} expansions, {errors} errors"
     );
 }
+
+/// A function of about `steps × 4` nodes: a chain of `tanh(y ⊙ a + b)` steps written out, or
+/// a wide sum of independent terms.
+pub fn sized_function(steps: usize, wide: bool) -> TokenStream {
+    let lines: Vec<TokenStream> = (0..steps)
+        .map(|i| {
+            let t = proc_macro2::Ident::new(&format!("t{i}"), proc_macro2::Span::call_site());
+            if wide {
+                quote!(let #t = tanh(&(x * a + b)).sum(); total = total + #t;)
+            } else {
+                quote!(y = tanh(&(&y * a + b)) * x;)
+            }
+        })
+        .collect();
+    quote! {
+        fn sized(x: &Array1<f64>, a: &Array1<f64>, b: &Array1<f64>) -> f64 {
+            let mut y = x * 1.0;
+            let mut total = 0.0;
+            #(#lines)*
+            y.sum() + total
+        }
+    }
+}
+
+/// Expansion time by tape size: `cargo test -p tape-macros --release expansion_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement for scripts/benchmarks.py, not a check"]
+fn expansion_cost() {
+    for (steps, wide) in [(25, false), (75, false), (250, false), (25, true), (75, true), (250, true)] {
+        let input = sized_function(steps, wide);
+        let nodes = differentiable(TokenStream::new(), input.clone()).to_string().matches("NodeInfo {").count();
+        let start = std::time::Instant::now();
+        let runs = 5;
+        for _ in 0..runs {
+            drop(differentiable(TokenStream::new(), input.clone()));
+        }
+        let per_run = start.elapsed().as_secs_f64() / f64::from(runs);
+        println!("expansion {} {nodes} nodes: {:.2} ms", if wide { "wide" } else { "chain" }, per_run * 1e3);
+    }
+}

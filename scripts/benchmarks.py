@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Runs the benchmarks and writes BENCHMARKS.md.
+
+    python3 scripts/benchmarks.py            # everything (about 10 minutes on 2 cores)
+    python3 scripts/benchmarks.py --quick    # shorter criterion runs
+
+Speed: `cargo bench --bench grad_vs_hand` (criterion); for each workload the median time of
+the forward pass, the generated gradient and the hand-written gradient, all from the same run,
+and the ratios generated/hand-written and generated/forward.
+Heap: `cargo bench --bench allocations`.
+Compile cost: functions of about 100, 300 and 1000 nodes, expanded by the macro alone and
+checked and built by cargo in a scratch crate.
+"""
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOADS = ["W1 mlp", "W2 chain", "W3 rosenbrock", "W4 matmul"]
+IMPLS = ["forward", "generated", "hand-written"]
+
+
+def run(cmd, cwd=ROOT, env=None):
+    print("$", " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True, text=True)
+
+
+def median_ns(group, impl):
+    path = ROOT / "target" / "criterion" / group / impl / "new" / "estimates.json"
+    return json.loads(path.read_text())["median"]["point_estimate"]
+
+
+def fmt_time(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def machine():
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = run(["rustc", "--version"]).stdout.strip()
+    return f"{cpu}, {os.cpu_count()} cores, {rustc}"
+
+
+def speed(quick):
+    timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
+    out = run(["cargo", "bench", "--bench", "grad_vs_hand", "--", *timing])
+    checks = [line for line in out.stdout.splitlines() if "max relative error" in line]
+    rows = []
+    for group in WORKLOADS:
+        fwd, gen, hand = (median_ns(group, impl) for impl in IMPLS)
+        rows.append((group, fwd, gen, hand))
+    return checks, rows
+
+
+def allocations():
+    out = run(["cargo", "bench", "--bench", "allocations"])
+    return [line for line in out.stdout.splitlines() if line.startswith("|")]
+
+
+def sized_function(steps, wide):
+    lines = []
+    for i in range(steps):
+        if wide:
+            lines.append(f"    let t{i} = tanh(&(x * a + b)).sum();\n    total = total + t{i};")
+        else:
+            lines.append("    y = tanh(&(&y * a + b)) * x;")
+    body = "\n".join(lines)
+    return (
+        "#[differentiable]\n"
+        "pub fn sized(x: &Array1<f64>, a: &Array1<f64>, b: &Array1<f64>) -> f64 {\n"
+        "    let mut y = x * 1.0;\n    let mut total = 0.0;\n"
+        f"{body}\n    y.sum() + total\n}}\n"
+    )
+
+
+def compile_cost():
+    expansion = {}
+    out = run(["cargo", "test", "-p", "tape-macros", "--release", "expansion_cost", "--", "--ignored", "--nocapture"])
+    for line in out.stdout.splitlines():
+        m = re.match(r"expansion (\w+) (\d+) nodes: ([\d.]+) ms", line)
+        if m:
+            expansion[(m.group(1), int(m.group(2)))] = float(m.group(3))
+    rows = []
+    scratch = Path(tempfile.mkdtemp(prefix="tape-compile-"))
+    try:
+        (scratch / "src").mkdir()
+        (scratch / "Cargo.toml").write_text(
+            '[package]\nname = "sized"\nversion = "0.0.0"\nedition = "2024"\n\n'
+            f'[dependencies]\ntape = {{ path = "{ROOT}" }}\n'
+        )
+        env = dict(os.environ, CARGO_TARGET_DIR=str(scratch / "target"))
+        lib = scratch / "src" / "lib.rs"
+        lib.write_text("use tape::prelude::*;\n" + sized_function(1, False))
+        run(["cargo", "build", "--release", "-q"], cwd=scratch, env=env)
+        run(["cargo", "check", "-q"], cwd=scratch, env=env)
+        for wide in (False, True):
+            for steps in (25, 75, 250):
+                lib.write_text("use tape::prelude::*;\n" + sized_function(steps, wide))
+                t0 = time.monotonic()
+                run(["cargo", "check", "-q"], cwd=scratch, env=env)
+                check = time.monotonic() - t0
+                t0 = time.monotonic()
+                run(["cargo", "build", "--release", "-q"], cwd=scratch, env=env)
+                build = time.monotonic() - t0
+                kind = "wide" if wide else "chain"
+                nodes = next((n for (k, n) in expansion if k == kind and abs(n - 4 * steps) < 4 * steps * 0.4), None)
+                ms = expansion.get((kind, nodes)) if nodes else None
+                rows.append((kind, nodes, ms, check, build))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows
+
+
+def main():
+    quick = "--quick" in sys.argv
+    checks, rows = speed(quick)
+    allocs = allocations()
+    compile_rows = compile_cost()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python3 scripts/benchmarks.py{' --quick' if quick else ''}` on {time.strftime('%Y-%m-%d')}.",
+        "",
+        f"- Machine: {machine()}.",
+        "- Threads: 1 (ndarray's default matmul, matrixmultiply, without its `threading` feature).",
+        "- Matmul backend: matrixmultiply (ndarray 0.17's default).",
+        "- Every implementation's gradients are checked against the hand-written ones before timing:",
+        "",
+        *[f"  - {c}" for c in checks],
+        "",
+        "## Speed",
+        "",
+        "Median time per evaluation (criterion), and ratios of medians from the same run.",
+        "",
+        "| workload | forward | generated `_grad` | hand-written | generated / hand-written | generated / forward |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group, fwd, gen, hand in rows:
+        lines.append(f"| {group} | {fmt_time(fwd)} | {fmt_time(gen)} | {fmt_time(hand)} | {gen / hand:.2f}× | {gen / fwd:.2f}× |")
+    lines += [
+        "",
+        "## Heap allocations per gradient evaluation",
+        "",
+        "`cargo bench --bench allocations` (dhat's counting allocator).",
+        "",
+        *allocs,
+        "",
+        "## Compile cost",
+        "",
+        "Functions of chained `tanh(y ⊙ a + b) ⊙ x` steps (`chain`) or of independent terms summed",
+        "(`wide`). Expansion: the macro alone, release build, per expansion. `cargo check` and",
+        "`cargo build --release`: a scratch crate with that one function, dependencies already built.",
+        "",
+        "| shape | nodes | expansion | cargo check | cargo build --release |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, nodes, ms, check, build in compile_rows:
+        exp = f"{ms:.0f} ms" if ms is not None else "?"
+        lines.append(f"| {kind} | {nodes} | {exp} | {check:.1f} s | {build:.1f} s |")
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
+    print("wrote BENCHMARKS.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
