@@ -18,7 +18,10 @@ fn count<T>(mut f: impl FnMut() -> T) -> (u64, u64) {
     let out = f();
     let after = dhat::HeapStats::get();
     drop(out);
-    (after.total_blocks - before.total_blocks, after.total_bytes - before.total_bytes)
+    (
+        after.total_blocks - before.total_blocks,
+        after.total_bytes - before.total_bytes,
+    )
 }
 
 fn main() {
@@ -26,14 +29,21 @@ fn main() {
     println!("| workload | generated: allocations | bytes | hand-written: allocations | bytes |");
     println!("|---|---|---|---|---|");
     let row = |name: &str, generated: (u64, u64), hand: (u64, u64)| {
-        println!("| {name} | {} | {} | {} | {} |", generated.0, generated.1, hand.0, hand.1);
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            generated.0, generated.1, hand.0, hand.1
+        );
     };
     let w = Mlp::new();
     row("W1 mlp", count(|| w.generated()), count(|| w.by_hand()));
     let w = Chain::new();
     row("W2 chain", count(|| w.generated()), count(|| w.by_hand()));
     let w = Rosenbrock::new();
-    row("W3 rosenbrock", count(|| w.generated()), count(|| w.by_hand()));
+    row(
+        "W3 rosenbrock",
+        count(|| w.generated()),
+        count(|| w.by_hand()),
+    );
     let w = Matmul::new();
     row("W4 matmul", count(|| w.generated()), count(|| w.by_hand()));
 }

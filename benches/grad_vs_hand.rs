@@ -23,13 +23,25 @@ fn check(name: &str, value: (f64, f64), grads: &[f64]) {
     let value_err = (value.0 - value.1).abs() / value.1.abs().max(1.0);
     let worst = grads.iter().copied().fold(value_err, f64::max);
     println!("{name}: generated vs hand-written, max relative error {worst:.1e}");
-    assert!(worst < 1e-10, "{name}: the generated gradient disagrees with the hand-written one ({worst:e})");
+    assert!(
+        worst < 1e-10,
+        "{name}: the generated gradient disagrees with the hand-written one ({worst:e})"
+    );
 }
 
 fn benches(c: &mut Criterion) {
     let w = Mlp::new();
     let (g, h) = (w.generated(), w.by_hand());
-    check("W1 mlp", (g.value, h.0), &[max_rel(&g.w1, &h.1), max_rel(&g.b1, &h.2), max_rel(&g.w2, &h.3), max_rel(&g.b2, &h.4)]);
+    check(
+        "W1 mlp",
+        (g.value, h.0),
+        &[
+            max_rel(&g.w1, &h.1),
+            max_rel(&g.b1, &h.2),
+            max_rel(&g.w2, &h.3),
+            max_rel(&g.b2, &h.4),
+        ],
+    );
     let mut group = c.benchmark_group("W1 mlp");
     group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
     group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
@@ -38,7 +50,15 @@ fn benches(c: &mut Criterion) {
 
     let w = Chain::new();
     let (g, h) = (w.generated(), w.by_hand());
-    check("W2 chain", (g.value, h.0), &[max_rel(&g.x, &h.1), max_rel(&g.a, &h.2), max_rel(&g.b, &h.3)]);
+    check(
+        "W2 chain",
+        (g.value, h.0),
+        &[
+            max_rel(&g.x, &h.1),
+            max_rel(&g.a, &h.2),
+            max_rel(&g.b, &h.3),
+        ],
+    );
     let mut group = c.benchmark_group("W2 chain");
     group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
     group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));

@@ -3,6 +3,7 @@
 
     python3 scripts/benchmarks.py            # everything (about 10 minutes on 2 cores)
     python3 scripts/benchmarks.py --quick    # shorter criterion runs
+    python3 scripts/benchmarks.py --no-release-builds   # skip `cargo build --release` timings
 
 Speed: `cargo bench --bench grad_vs_hand` (criterion); for each workload the median time of
 the forward pass, the generated gradient and the hand-written gradient, all from the same run,
@@ -90,7 +91,7 @@ def sized_function(steps, wide):
     )
 
 
-def compile_cost():
+def compile_cost(release):
     expansion = {}
     out = run(["cargo", "test", "-p", "tape-macros", "--release", "expansion_cost", "--", "--ignored", "--nocapture"])
     for line in out.stdout.splitlines():
@@ -108,7 +109,8 @@ def compile_cost():
         env = dict(os.environ, CARGO_TARGET_DIR=str(scratch / "target"))
         lib = scratch / "src" / "lib.rs"
         lib.write_text("use tape::prelude::*;\n" + sized_function(1, False))
-        run(["cargo", "build", "--release", "-q"], cwd=scratch, env=env)
+        if release:
+            run(["cargo", "build", "--release", "-q"], cwd=scratch, env=env)
         run(["cargo", "check", "-q"], cwd=scratch, env=env)
         for wide in (False, True):
             for steps in (25, 75, 250):
@@ -116,9 +118,11 @@ def compile_cost():
                 t0 = time.monotonic()
                 run(["cargo", "check", "-q"], cwd=scratch, env=env)
                 check = time.monotonic() - t0
-                t0 = time.monotonic()
-                run(["cargo", "build", "--release", "-q"], cwd=scratch, env=env)
-                build = time.monotonic() - t0
+                build = None
+                if release:
+                    t0 = time.monotonic()
+                    run(["cargo", "build", "--release", "-q"], cwd=scratch, env=env)
+                    build = time.monotonic() - t0
                 kind = "wide" if wide else "chain"
                 nodes = next((n for (k, n) in expansion if k == kind and abs(n - 4 * steps) < 4 * steps * 0.4), None)
                 ms = expansion.get((kind, nodes)) if nodes else None
@@ -132,11 +136,12 @@ def main():
     quick = "--quick" in sys.argv
     checks, rows = speed(quick)
     allocs = allocations()
-    compile_rows = compile_cost()
+    compile_rows = compile_cost("--no-release-builds" not in sys.argv)
+    flags = "".join(f" {a}" for a in sys.argv[1:])
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `python3 scripts/benchmarks.py{' --quick' if quick else ''}` on {time.strftime('%Y-%m-%d')}.",
+        f"Written by `python3 scripts/benchmarks.py{flags}` on {time.strftime('%Y-%m-%d')}.",
         "",
         f"- Machine: {machine()}.",
         "- Threads: 1 (ndarray's default matmul, matrixmultiply, without its `threading` feature).",
@@ -173,7 +178,8 @@ def main():
     ]
     for kind, nodes, ms, check, build in compile_rows:
         exp = f"{ms:.0f} ms" if ms is not None else "?"
-        lines.append(f"| {kind} | {nodes} | {exp} | {check:.1f} s | {build:.1f} s |")
+        built = f"{build:.1f} s" if build is not None else "not measured"
+        lines.append(f"| {kind} | {nodes} | {exp} | {check:.1f} s | {built} |")
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
     print("wrote BENCHMARKS.md", file=sys.stderr)
 

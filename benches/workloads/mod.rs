@@ -11,12 +11,16 @@ use tape::prelude::*;
 
 /// A fixed-seed matrix with values in [-0.5, 0.5).
 pub fn matrix(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
-    tape::gradcheck::sample(&[rows, cols], seed, -0.5, 0.5).into_dimensionality::<Ix2>().expect("2-d")
+    tape::gradcheck::sample(&[rows, cols], seed, -0.5, 0.5)
+        .into_dimensionality::<Ix2>()
+        .expect("2-d")
 }
 
 /// A fixed-seed vector with values in [-0.5, 0.5).
 pub fn vector(len: usize, seed: u64) -> Array1<f64> {
-    tape::gradcheck::sample(&[len], seed, -0.5, 0.5).into_dimensionality::<Ix1>().expect("1-d")
+    tape::gradcheck::sample(&[len], seed, -0.5, 0.5)
+        .into_dimensionality::<Ix1>()
+        .expect("1-d")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -24,7 +28,14 @@ pub fn vector(len: usize, seed: u64) -> Array1<f64> {
 
 /// W1's loss.
 #[differentiable]
-pub fn mlp(w1: &Array2<f64>, b1: &Array1<f64>, w2: &Array2<f64>, b2: &Array1<f64>, #[no_grad] x: &Array2<f64>, #[no_grad] y: &Array2<f64>) -> f64 {
+pub fn mlp(
+    w1: &Array2<f64>,
+    b1: &Array1<f64>,
+    w2: &Array2<f64>,
+    b2: &Array1<f64>,
+    #[no_grad] x: &Array2<f64>,
+    #[no_grad] y: &Array2<f64>,
+) -> f64 {
     let h = tanh(&(x.dot(w1) + b1));
     let z = h.dot(w2) + b2;
     cross_entropy(&z, y)
@@ -54,7 +65,9 @@ impl Mlp {
             w2: matrix(hidden, classes, 3),
             b2: vector(classes, 4),
             x: matrix(batch, inputs, 5),
-            y: Array2::from_shape_fn((batch, classes), |(i, j)| if j == (i * 7) % classes { 1.0 } else { 0.0 }),
+            y: Array2::from_shape_fn((batch, classes), |(i, j)| {
+                if j == (i * 7) % classes { 1.0 } else { 0.0 }
+            }),
         }
     }
 
@@ -73,26 +86,32 @@ impl Mlp {
         let (x, y, w1, w2) = (&self.x, &self.y, &self.w1, &self.w2);
         let mut h = x.dot(w1);
         Zip::from(h.rows_mut()).for_each(|mut row| {
-            Zip::from(&mut row).and(&self.b1).for_each(|h, &b| *h = (*h + b).tanh());
+            Zip::from(&mut row)
+                .and(&self.b1)
+                .for_each(|h, &b| *h = (*h + b).tanh());
         });
         let mut z = h.dot(w2);
         let rows = z.nrows() as f64;
         let mut loss = 0.0;
         // z becomes ∂L/∂z = (softmax(z)·Σy − y)/B, row by row, in place.
-        Zip::from(z.rows_mut()).and(y.rows()).for_each(|mut zr, yr| {
-            Zip::from(&mut zr).and(&self.b2).for_each(|z, &b| *z += b);
-            let m = zr.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-            let lse = m + zr.fold(0.0, |s, &v| s + (v - m).exp()).ln();
-            let mass = yr.sum();
-            Zip::from(&mut zr).and(&yr).for_each(|z, &t| {
-                loss -= t * (*z - lse);
-                *z = ((*z - lse).exp() * mass - t) / rows;
+        Zip::from(z.rows_mut())
+            .and(y.rows())
+            .for_each(|mut zr, yr| {
+                Zip::from(&mut zr).and(&self.b2).for_each(|z, &b| *z += b);
+                let m = zr.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                let lse = m + zr.fold(0.0, |s, &v| s + (v - m).exp()).ln();
+                let mass = yr.sum();
+                Zip::from(&mut zr).and(&yr).for_each(|z, &t| {
+                    loss -= t * (*z - lse);
+                    *z = ((*z - lse).exp() * mass - t) / rows;
+                });
             });
-        });
         let gw2 = h.t().dot(&z);
         let gb2 = z.sum_axis(Axis(0));
         let mut dh = z.dot(&w2.t());
-        Zip::from(&mut dh).and(&h).for_each(|d, &h| *d *= 1.0 - h * h);
+        Zip::from(&mut dh)
+            .and(&h)
+            .for_each(|d, &h| *d *= 1.0 - h * h);
         let gw1 = x.t().dot(&dh);
         let gb1 = dh.sum_axis(Axis(0));
         (loss / rows, gw1, gb1, gw2, gb2)
@@ -123,7 +142,11 @@ pub struct Chain {
 impl Chain {
     /// The fixed-seed inputs.
     pub fn new() -> Chain {
-        Chain { x: vector(16, 11), a: vector(16, 12), b: vector(16, 13) }
+        Chain {
+            x: vector(16, 11),
+            a: vector(16, 12),
+            b: vector(16, 13),
+        }
     }
 
     /// The forward pass alone.
@@ -146,10 +169,15 @@ impl Chain {
         let mut ts = Array2::<f64>::zeros((STEPS, n));
         let mut y = x.clone();
         for k in 0..STEPS {
-            Zip::from(ts.row_mut(k)).and(&mut y).and(a).and(b).and(x).for_each(|t, y, &a, &b, &x| {
-                *t = (*y * a + b).tanh();
-                *y = *t * x;
-            });
+            Zip::from(ts.row_mut(k))
+                .and(&mut y)
+                .and(a)
+                .and(b)
+                .and(x)
+                .for_each(|t, y, &a, &b, &x| {
+                    *t = (*y * a + b).tanh();
+                    *y = *t * x;
+                });
         }
         let value = y.sum();
         let (mut gx, mut ga, mut gb) = (Array1::zeros(n), Array1::zeros(n), Array1::zeros(n));
@@ -247,7 +275,10 @@ impl Matmul {
 
     /// Inputs of other sizes: X[rows×n], W[n×n].
     pub fn with_sizes(rows: usize, n: usize) -> Matmul {
-        Matmul { w: matrix(n, n, 31), x: matrix(rows, n, 32) }
+        Matmul {
+            w: matrix(n, n, 31),
+            x: matrix(rows, n, 32),
+        }
     }
 
     /// The forward pass alone.

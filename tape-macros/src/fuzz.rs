@@ -264,15 +264,29 @@ pub fn sized_function(steps: usize, wide: bool) -> TokenStream {
 #[test]
 #[ignore = "a measurement for scripts/benchmarks.py, not a check"]
 fn expansion_cost() {
-    for (steps, wide) in [(25, false), (75, false), (250, false), (25, true), (75, true), (250, true)] {
+    for (steps, wide) in [
+        (25, false),
+        (75, false),
+        (250, false),
+        (25, true),
+        (75, true),
+        (250, true),
+    ] {
         let input = sized_function(steps, wide);
-        let nodes = differentiable(TokenStream::new(), input.clone()).to_string().matches("NodeInfo {").count();
+        let nodes = differentiable(TokenStream::new(), input.clone())
+            .to_string()
+            .matches("NodeInfo {")
+            .count();
         let start = std::time::Instant::now();
         let runs = 5;
         for _ in 0..runs {
             drop(differentiable(TokenStream::new(), input.clone()));
         }
         let per_run = start.elapsed().as_secs_f64() / f64::from(runs);
-        println!("expansion {} {nodes} nodes: {:.2} ms", if wide { "wide" } else { "chain" }, per_run * 1e3);
+        println!(
+            "expansion {} {nodes} nodes: {:.2} ms",
+            if wide { "wide" } else { "chain" },
+            per_run * 1e3
+        );
     }
 }

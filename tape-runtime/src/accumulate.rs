@@ -10,7 +10,7 @@ use crate::any_tensor::AnyTensor;
 use crate::error::{NodeLabel, Result, TapeError};
 use crate::float::Float;
 use crate::node::NodeInfo;
-use crate::tensor::Value;
+use crate::tensor::{Tensor, Value};
 use std::collections::HashMap;
 
 /// The gradient slot of one parent of a node, handed to the node's VJP.
@@ -116,6 +116,18 @@ pub fn present<T>(value: Option<T>) -> Result<T> {
 /// As [`Acc::put`].
 pub fn select_vjp<T: Value>(g: T, cond: bool, then: Acc<'_, T>, other: Acc<'_, T>) -> Result<()> {
     if cond { then.put(g) } else { other.put(g) }
+}
+
+/// An empty gradient slot of the type of `value`'s gradient. Generated code declares every
+/// slot with it, so that the compiler knows each slot's type at once instead of inferring it
+/// from a use far below (which makes type-checking a long tape quadratic).
+pub fn slot<T: Tensor + ?Sized>(_value: &T) -> Option<T::Owned> {
+    None
+}
+
+/// [`slot`] for a value that exists only where a branch arm ran.
+pub fn slot_opt<T: Tensor>(_value: &Option<T>) -> Option<T::Owned> {
+    None
 }
 
 /// The gradient of a parameter at the end of a sweep: what it received, or zeros of its shape

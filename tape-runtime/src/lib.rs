@@ -27,7 +27,8 @@ pub mod tape;
 pub mod tensor;
 
 pub use accumulate::{
-    Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, sparse_from_dense, taken,
+    Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, slot, slot_opt,
+    sparse_from_dense, taken,
 };
 pub use any_tensor::{AnyTensor, Record, evaluated, record, record_opt, scalar_of};
 pub use error::{NodeLabel, Result, TapeError};

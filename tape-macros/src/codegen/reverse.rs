@@ -22,7 +22,7 @@
 //! node (`x * x`) lends a temporary slot for its second use, merged after the call.
 
 use super::forward::config_value;
-use super::{idents, name_literal, runtime, value_ref};
+use super::{idents, is_optional, name_literal, runtime, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -38,6 +38,7 @@ pub fn emit_reverse(tape: &Tape, seed: TokenStream, recompute_calls: bool) -> To
         return TokenStream::new();
     }
     let seed_slot = idents::grad(tape.output);
+    let rt = runtime();
     let slots = tape
         .nodes
         .iter()
@@ -45,7 +46,14 @@ pub fn emit_reverse(tape: &Tape, seed: TokenStream, recompute_calls: bool) -> To
         .filter(|n| reached[n.id.0] && n.id != tape.output)
         .map(|n| {
             let g = idents::grad(n.id);
-            quote!(let mut #g = ::core::option::Option::None;)
+            if is_optional(tape, n.id) {
+                // The value exists only where its arm ran; its type is still known.
+                let v = idents::value(n.id);
+                quote!(let mut #g = #rt::slot_opt(&#v);)
+            } else {
+                let v = value_ref(tape, n.id);
+                quote!(let mut #g = #rt::slot(#v);)
+            }
         });
     let blocks = tape
         .nodes

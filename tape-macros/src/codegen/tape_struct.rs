@@ -121,9 +121,40 @@ pub fn emit(tape: &Tape) -> TokenStream {
             quote!(#rt::record::<#elem, _>(#v))
         }
     });
-    let arms = tape.nodes.iter().filter_map(|node| emit_arm(tape, node.id));
     let (id_arg, acc_arg, acc_ty) = (idents::id_arg(), idents::acc_arg(), idents::acc_type());
     let ct = idents::cotangent();
+    // One method per node keeps each function small: type-checking one huge `match` is
+    // superlinear in its size.
+    let node_vjps: Vec<(syn::Ident, TokenStream)> = tape
+        .nodes
+        .iter()
+        .filter_map(|node| emit_arm(tape, node.id).map(|body| (idents::node_vjp(node.id), body)))
+        .collect();
+    let arms = tape
+        .nodes
+        .iter()
+        .zip(0..)
+        .filter(|(node, _)| node.requires_grad)
+        .filter_map(|(node, _)| {
+            let index = node.id.0;
+            node_vjps
+                .iter()
+                .find(|(name, _)| *name == idents::node_vjp(node.id))
+                .map(|(name, _)| quote!(#index => self.#name(#ct, #acc_arg)?,))
+        });
+    let methods = node_vjps.iter().map(|(name, body)| {
+        quote! {
+            #[allow(unused_variables, unused_mut, clippy::all)]
+            fn #name<#acc_ty: #rt::Accumulate<#elem>>(
+                &self,
+                #ct: &#rt::AnyTensor<#elem>,
+                #acc_arg: &mut #acc_ty,
+            ) -> ::core::result::Result<(), #rt::TapeError> {
+                #body
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
     let grad_fn = idents::grad_fn(name);
     let doc = format!(
         "The static tape of [`{name}`] and one recorded forward pass: every node's value, and \
@@ -161,6 +192,8 @@ pub fn emit(tape: &Tape) -> TokenStream {
 
             /// The id of the function's output node.
             pub const OUTPUT: usize = #output;
+
+            #(#methods)*
 
             #[doc = #record_doc]
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
@@ -250,6 +283,7 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
         return None;
     }
     let rt = runtime();
+    let elem = tape.elem.tokens();
     let ct = idents::cotangent();
     let acc_arg = idents::acc_arg();
     let index = id.0;
@@ -298,7 +332,7 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
                 if tape.node(*a).requires_grad {
                     let d = idents::duplicate(position);
                     let parent = a.0;
-                    slots.push(quote!(let mut #d = ::core::option::Option::None;));
+                    slots.push(quote!(let mut #d: ::core::option::Option<::tape::ndarray::ArrayD<#elem>> = ::core::option::Option::None;));
                     accs.push(quote!(#rt::Acc::to(&mut #d)));
                     sends.push(quote! {
                         if let ::core::option::Option::Some(#d) = #d {
@@ -321,5 +355,5 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
             }
         }
     };
-    Some(quote!(#index => { #body }))
+    Some(body)
 }
