@@ -196,6 +196,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
             #(#methods)*
 
             #[doc = #record_doc]
+            #[inline]
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
             #vis fn record #record_generics (#(#params),*) -> ::core::result::Result<Self, #rt::TapeError>
             #where_clause

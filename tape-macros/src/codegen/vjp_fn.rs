@@ -113,6 +113,9 @@ pub fn emit(tape: &Tape) -> TokenStream {
     );
     quote! {
         #[doc = #doc]
+        // `inline` also means: compiled only where it is used, so a function nobody calls
+        // from another differentiable function costs no code generation.
+        #[inline]
         #[allow(dead_code, unused_variables, unused_mut, unused_parens, clippy::all)]
         #vis fn #vjp_fn<#lt, #generic_params>(#(#params),*) -> ::core::result::Result<
             (#ret, impl ::core::ops::FnOnce(#ret, #(#acc_types),*) -> ::core::result::Result<(), #rt::TapeError> + #lt),
