@@ -29,6 +29,23 @@ fn check(name: &str, value: (f64, f64), grads: &[f64]) {
     );
 }
 
+/// Times the three implementations of one workload in one criterion group.
+fn compare<A, B, C>(
+    c: &mut Criterion,
+    name: &str,
+    samples: usize,
+    forward: impl Fn() -> A,
+    generated: impl Fn() -> B,
+    hand: impl Fn() -> C,
+) {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(samples);
+    group.bench_function("forward", |b| b.iter(|| black_box(forward())));
+    group.bench_function("generated", |b| b.iter(|| black_box(generated())));
+    group.bench_function("hand-written", |b| b.iter(|| black_box(hand())));
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let w = Mlp::new();
     let (g, h) = (w.generated(), w.by_hand());
@@ -42,11 +59,14 @@ fn benches(c: &mut Criterion) {
             max_rel(&g.b2, &h.4),
         ],
     );
-    let mut group = c.benchmark_group("W1 mlp");
-    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
-    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
-    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
-    group.finish();
+    compare(
+        c,
+        "W1 mlp",
+        100,
+        || black_box(&w).forward(),
+        || black_box(&w).generated(),
+        || black_box(&w).by_hand(),
+    );
 
     let w = Chain::new();
     let (g, h) = (w.generated(), w.by_hand());
@@ -59,30 +79,38 @@ fn benches(c: &mut Criterion) {
             max_rel(&g.b, &h.3),
         ],
     );
-    let mut group = c.benchmark_group("W2 chain");
-    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
-    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
-    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
-    group.finish();
+    compare(
+        c,
+        "W2 chain",
+        100,
+        || black_box(&w).forward(),
+        || black_box(&w).generated(),
+        || black_box(&w).by_hand(),
+    );
 
     let w = Rosenbrock::new();
     let (g, h) = (w.generated(), w.by_hand());
     check("W3 rosenbrock", (g.value, h.0), &[max_rel(&g.x, &h.1)]);
-    let mut group = c.benchmark_group("W3 rosenbrock");
-    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
-    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
-    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
-    group.finish();
+    compare(
+        c,
+        "W3 rosenbrock",
+        100,
+        || black_box(&w).forward(),
+        || black_box(&w).generated(),
+        || black_box(&w).by_hand(),
+    );
 
     let w = Matmul::new();
     let (g, h) = (w.generated(), w.by_hand());
     check("W4 matmul", (g.value, h.0), &[max_rel(&g.w, &h.1)]);
-    let mut group = c.benchmark_group("W4 matmul");
-    group.sample_size(30);
-    group.bench_function("forward", |b| b.iter(|| black_box(&w).forward()));
-    group.bench_function("generated", |b| b.iter(|| black_box(&w).generated()));
-    group.bench_function("hand-written", |b| b.iter(|| black_box(&w).by_hand()));
-    group.finish();
+    compare(
+        c,
+        "W4 matmul",
+        30,
+        || black_box(&w).forward(),
+        || black_box(&w).generated(),
+        || black_box(&w).by_hand(),
+    );
 }
 
 criterion_group!(grad_vs_hand, benches);

@@ -95,6 +95,13 @@ fn batch_and_classes(op: &'static str, shape: &[usize]) -> Result<(usize, usize)
     Ok((rows, classes))
 }
 
+/// The rows a cross-entropy averages over and the class axis, once the shapes are checked.
+fn cross_entropy_layout(logits: &[usize], target: &[usize]) -> Result<(usize, Axis)> {
+    check_same_shape("cross_entropy", "logits and target differ", logits, target)?;
+    let (rows, _) = batch_and_classes("cross_entropy", logits)?;
+    Ok((rows, Axis(logits.len() - 1)))
+}
+
 /// `L = −(1/B) Σ_b Σ_c t_bc · log_softmax(z)_bc`: softmax cross-entropy of `logits` against a
 /// one-hot (or probability) `target` of the same shape, mean over the `B` rows. The last axis
 /// holds the classes. PyTorch `F.cross_entropy(z, t)` with probability targets.
@@ -112,14 +119,7 @@ where
     SB: Data<Elem = F>,
     D: Dimension,
 {
-    check_same_shape(
-        "cross_entropy",
-        "logits and target differ",
-        logits.shape(),
-        target.shape(),
-    )?;
-    let (rows, _) = batch_and_classes("cross_entropy", logits.shape())?;
-    let axis = Axis(logits.ndim() - 1);
+    let (rows, axis) = cross_entropy_layout(logits.shape(), target.shape())?;
     let mut total = F::zero();
     Zip::from(logits.lanes(axis))
         .and(target.lanes(axis))
@@ -151,14 +151,7 @@ where
     SB: Data<Elem = F>,
     D: Dimension,
 {
-    check_same_shape(
-        "cross_entropy",
-        "logits and target differ",
-        logits.shape(),
-        target.shape(),
-    )?;
-    let (rows, _) = batch_and_classes("cross_entropy", logits.shape())?;
-    let axis = Axis(logits.ndim() - 1);
+    let (rows, axis) = cross_entropy_layout(logits.shape(), target.shape())?;
     let scale = g / F::from_usize(rows);
     // Both contributions are built in a copy of the logits, lane by lane, without a zeroed
     // buffer or a per-row allocation.
