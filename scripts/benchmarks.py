@@ -4,6 +4,7 @@
     python3 scripts/benchmarks.py            # everything (about 10 minutes on 2 cores)
     python3 scripts/benchmarks.py --quick    # shorter criterion runs
     python3 scripts/benchmarks.py --no-release-builds   # skip `cargo build --release` timings
+    python3 scripts/benchmarks.py --no-peers            # skip candle (its build takes minutes)
 
 Speed: `cargo bench --bench grad_vs_hand` (criterion); for each workload the median time of
 the forward pass, the generated gradient and the hand-written gradient, all from the same run,
@@ -67,6 +68,22 @@ def speed(quick):
     for group in WORKLOADS:
         fwd, gen, hand = (median_ns(group, impl) for impl in IMPLS)
         rows.append((group, fwd, gen, hand))
+    return checks, rows
+
+
+def peers(quick):
+    """candle (CPU, Var + backward) on the same workloads: `peers/benches/candle.rs`."""
+    timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
+    out = run(["cargo", "bench", "--bench", "candle", "--", *timing], cwd=ROOT / "peers")
+    checks = [line for line in out.stdout.splitlines() if "max relative error" in line]
+    rows = []
+    for group in WORKLOADS:
+        base = ROOT / "peers" / "target" / "criterion" / f"{group} (peers)"
+        gen, hand, candle = (
+            json.loads((base / impl / "new" / "estimates.json").read_text())["median"]["point_estimate"]
+            for impl in ("generated", "hand-written", "candle")
+        )
+        rows.append((group, gen, hand, candle))
     return checks, rows
 
 
@@ -135,6 +152,7 @@ def compile_cost(release):
 def main():
     quick = "--quick" in sys.argv
     checks, rows = speed(quick)
+    peer_checks, peer_rows = peers(quick) if "--no-peers" not in sys.argv else ([], [])
     allocs = allocations()
     compile_rows = compile_cost("--no-release-builds" not in sys.argv)
     flags = "".join(f" {a}" for a in sys.argv[1:])
@@ -159,6 +177,22 @@ def main():
     ]
     for group, fwd, gen, hand in rows:
         lines.append(f"| {group} | {fmt_time(fwd)} | {fmt_time(gen)} | {fmt_time(hand)} | {gen / hand:.2f}× | {gen / fwd:.2f}× |")
+    if peer_rows:
+        lines += [
+            "",
+            "## Against candle",
+            "",
+            "`peers/benches/candle.rs`: candle-core (CPU, `Var` + `backward`, Rosenbrock vectorized",
+            "with `narrow` since candle has no cheap scalar indexing), timed in its own criterion run",
+            "beside the generated and hand-written gradients. Candle's gradients are checked first:",
+            "",
+            *[f"  - {c}" for c in peer_checks],
+            "",
+            "| workload | generated `_grad` | hand-written | candle | candle / generated |",
+            "|---|---|---|---|---|",
+        ]
+        for group, gen, hand, candle in peer_rows:
+            lines.append(f"| {group} | {fmt_time(gen)} | {fmt_time(hand)} | {fmt_time(candle)} | {candle / gen:.1f}× |")
     lines += [
         "",
         "## Heap allocations per gradient evaluation",
