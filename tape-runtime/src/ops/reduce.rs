@@ -168,13 +168,26 @@ pub fn index<F: Float, S: Data<Elem = F>, D: Dimension>(
     x: &ArrayBase<S, D>,
     i: usize,
 ) -> Result<F> {
-    let v = view_into_dim::<F, D, Ix1>("index", x.view())
-        .map_err(|_| TapeError::rank("index", "indexes 1-d arrays", x.shape()))?;
-    v.get(i).copied().ok_or_else(|| TapeError::Domain {
+    if x.ndim() != 1 {
+        return Err(TapeError::rank("index", "indexes 1-d arrays", x.shape()));
+    }
+    // A contiguous vector (the usual case) is read straight from its slice.
+    let value = match x.as_slice() {
+        Some(slice) => slice.get(i).copied(),
+        None => view_into_dim::<F, D, Ix1>("index", x.view())?
+            .get(i)
+            .copied(),
+    };
+    value.ok_or_else(|| out_of_bounds(i, x.len()))
+}
+
+#[cold]
+fn out_of_bounds(i: usize, len: usize) -> TapeError {
+    TapeError::Domain {
         op: "index",
-        what: format!("index {i} is out of bounds for length {}", x.len()),
+        what: format!("index {i} is out of bounds for length {len}"),
         node: None,
-    })
+    }
 }
 
 /// VJP of [`index`]: `x̄[i] += ȳ`, in place (no full-size contribution is built).
@@ -188,16 +201,24 @@ pub fn index_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     i: usize,
     dx: Acc<'_, Array<F, D>>,
 ) -> Result<()> {
-    index(x, i)?;
+    if x.ndim() != 1 || i >= x.len() {
+        return index(x, i).map(|_| ());
+    }
     dx.add_in_place(
         || Array::zeros(x.raw_dim()),
         |total| {
-            let mut total = total
-                .view_mut()
-                .into_dimensionality::<Ix1>()
-                .map_err(|_| TapeError::rank("index", "indexes 1-d arrays", x.shape()))?;
-            if let Some(v) = total.get_mut(i) {
-                *v += g;
+            // The total is created by `zeros` above (standard layout) or checked to match.
+            match total.as_slice_mut() {
+                Some(slice) => {
+                    if let Some(v) = slice.get_mut(i) {
+                        *v += g;
+                    }
+                }
+                None => {
+                    if let Some(v) = total.iter_mut().nth(i) {
+                        *v += g;
+                    }
+                }
             }
             Ok(())
         },
