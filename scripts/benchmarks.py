@@ -87,6 +87,25 @@ def peers(quick):
     return checks, rows
 
 
+MATMULS = [("W1 X·W1 64x784x128", 64, 784, 128), ("W4 X·W 256x512x512", 256, 512, 512), ("W4 XT·G 512x256x512", 512, 256, 512)]
+KERNELS = ["matrixmultiply 1 thread", "faer 1 thread", "faer 2 threads", "candle (gemm)"]
+
+
+def matmuls(quick):
+    """Matrix-product kernels on the workloads' shapes: `peers/benches/matmul.rs`."""
+    timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
+    run(["cargo", "bench", "--bench", "matmul", "--", *timing], cwd=ROOT / "peers")
+    rows = []
+    for name, m, k, n in MATMULS:
+        base = ROOT / "peers" / "target" / "criterion" / f"matmul {name}"
+        cells = []
+        for kernel in KERNELS:
+            ns = json.loads((base / kernel / "new" / "estimates.json").read_text())["median"]["point_estimate"]
+            cells.append(f"{fmt_time(ns)} ({2 * m * k * n / ns:.0f} GFLOP/s)")
+        rows.append((name, cells))
+    return rows
+
+
 def allocations():
     out = run(["cargo", "bench", "--bench", "allocations"])
     return [line for line in out.stdout.splitlines() if line.startswith("|")]
@@ -153,6 +172,7 @@ def main():
     quick = "--quick" in sys.argv
     checks, rows = speed(quick)
     peer_checks, peer_rows = peers(quick) if "--no-peers" not in sys.argv else ([], [])
+    matmul_rows = matmuls(quick) if "--no-peers" not in sys.argv else []
     allocs = allocations()
     compile_rows = compile_cost("--no-release-builds" not in sys.argv)
     flags = "".join(f" {a}" for a in sys.argv[1:])
@@ -193,6 +213,19 @@ def main():
         ]
         for group, gen, hand, candle in peer_rows:
             lines.append(f"| {group} | {fmt_time(gen)} | {fmt_time(hand)} | {fmt_time(candle)} | {candle / gen:.1f}× |")
+    if matmul_rows:
+        lines += [
+            "",
+            "## Matrix-product kernels",
+            "",
+            "`peers/benches/matmul.rs`, f64, on the products of W1 and W4 (median, and GFLOP/s).",
+            "tape multiplies with ndarray's `dot`, that is matrixmultiply on one thread.",
+            "",
+            "| product | " + " | ".join(KERNELS) + " |",
+            "|---|" + "---|" * len(KERNELS),
+        ]
+        for name, cells in matmul_rows:
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Heap allocations per gradient evaluation",
