@@ -33,7 +33,7 @@
 //! - `struct FGrad { pub value: F, pub <param>: <owned param type>, … }`.
 //!
 //! Parameters marked `#[no_grad]`, integer parameters and literal constants get no gradient.
-//! See the README for the supported syntax and ops, and [`ops`](tape_runtime::ops) for each
+//! See the README for the supported syntax and ops, and [`ops`] for each
 //! op's forward and VJP.
 
 #![forbid(unsafe_code)]

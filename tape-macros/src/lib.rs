@@ -1,7 +1,7 @@
 //! The `#[differentiable]` attribute of [tape](https://docs.rs/tape).
 //!
-//! Three stages, one direction: [`lower`] turns the function into a static tape ([`ir`]),
-//! [`check`] validates the signature, and [`codegen`] writes the gradient code. Use it through
+//! Three stages, one direction: `lower` turns the function into a static tape (`ir`),
+//! `check` validates the signature, and `codegen` writes the gradient code. Use it through
 //! the `tape` crate, which re-exports it with the runtime it generates code against.
 
 #![forbid(unsafe_code)]

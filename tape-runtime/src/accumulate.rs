@@ -38,7 +38,7 @@ impl<T: Value> Acc<'_, T> {
     /// Adds one contribution: moved into an empty slot, added in place to a filled one.
     ///
     /// # Errors
-    /// [`TapeError::ContributionShape`](crate::TapeError::ContributionShape) when the
+    /// [`TapeError::ContributionShape`] when the
     /// contribution's shape differs from what the slot already holds.
     pub fn put(self, contribution: T) -> Result<()> {
         match self.0 {

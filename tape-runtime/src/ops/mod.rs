@@ -14,7 +14,7 @@
 //! panics. Every `op_vjp` has the signature
 //! `op_vjp(g, inputs…, &output, configs…, accs…)`: it takes the output's cotangent `g` by value
 //! (so it can reuse its buffer), reads the inputs and the output it may need, and sends one
-//! contribution per input to that input's [`Acc`](crate::Acc), computing it only if wanted.
+//! contribution per input to that input's [`Acc`], computing it only if wanted.
 
 pub mod arith;
 pub mod compare;
