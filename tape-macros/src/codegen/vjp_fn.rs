@@ -9,18 +9,21 @@
 //! ```text
 //! pub fn layer_vjp<'t>(w: &'t Array2<f64>, x: &'t Array2<f64>) -> Result<(
 //!     Array2<f64>,
-//!     impl FnOnce(Array2<f64>, Acc<'_, Array2<f64>>, Acc<'_, Array2<f64>>) -> Result<(), TapeError> + 't,
+//!     Box<dyn FnOnce(Array2<f64>, Acc<'_, Array2<f64>>, Acc<'_, Array2<f64>>) -> Result<(), TapeError> + 't>,
 //! ), TapeError> {
 //!     /* the forward pass */
-//!     Ok((value, move |g, d_w, d_x| {
+//!     Ok((value, Box::new(move |g, d_w, d_x| {
 //!         /* the reverse sweep seeded with g */
 //!         if let Some(c) = __tape_g0 { d_w.put(c)?; }   // x needs no gradient: d_x is dropped
 //!         Ok(())
-//!     }))
+//!     })))
 //! }
 //! ```
 //!
-//! The pullback owns the forward values it needs and borrows the inputs; nothing is boxed.
+//! The pullback owns the forward values it needs and borrows the inputs. It is returned boxed:
+//! one allocation per call of `f` from another differentiable function. An unboxed
+//! `impl FnOnce` doubled the time rustc takes to check a long function (13 s against 7 s for
+//! 1,000 nodes), and every differentiable function has a `_vjp`, called or not.
 
 use super::forward::{Purpose, emit_forward};
 use super::reverse::emit_reverse;
@@ -118,7 +121,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
         #[inline]
         #[allow(dead_code, unused_variables, unused_mut, unused_parens, clippy::all)]
         #vis fn #vjp_fn<#lt, #generic_params>(#(#params),*) -> ::core::result::Result<
-            (#ret, impl ::core::ops::FnOnce(#ret, #(#acc_types),*) -> ::core::result::Result<(), #rt::TapeError> + #lt),
+            (#ret, ::std::boxed::Box<dyn ::core::ops::FnOnce(#ret, #(#acc_types),*) -> ::core::result::Result<(), #rt::TapeError> + #lt>),
             #rt::TapeError,
         >
         where
@@ -128,11 +131,11 @@ pub fn emit(tape: &Tape) -> TokenStream {
             #items
             #(#forward)*
             let #value = ::core::clone::Clone::clone(#out);
-            ::core::result::Result::Ok((#value, move |#ct: #ret, #(#acc_args: #acc_types),*| {
+            ::core::result::Result::Ok((#value, ::std::boxed::Box::new(move |#ct: #ret, #(#acc_args: #acc_types),*| {
                 #reverse
                 #(#puts)*
                 ::core::result::Result::Ok(())
-            }))
+            })))
         }
     }
 }
