@@ -1185,7 +1185,8 @@ impl<'ast> Visit<'ast> for NameCollector {
     }
 
     fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
-        if function_name(c).is_some_and(|f| f == "detach") {
+        if function_name(c).is_some_and(|f| ops::DETACH_FUNCTIONS.contains(&f.to_string().as_str()))
+        {
             let mut inner = NameCollector::default();
             for arg in &c.args {
                 inner.visit_expr(arg);

@@ -160,6 +160,10 @@ pub static SHAPE_METHODS: &[&str] = &[
     "len", "len_of", "nrows", "ncols", "ndim", "dim", "raw_dim", "shape", "is_empty",
 ];
 
+/// Functions whose arguments are read without a derivative (`detach(&x)`): allowed, even for
+/// differentiable values, inside constant expressions and branch conditions.
+pub static DETACH_FUNCTIONS: &[&str] = &["detach"];
+
 /// Methods that unwrap an `Option`-returning op (`x.mean().unwrap()`).
 pub static UNWRAP_METHODS: &[&str] = &["unwrap", "expect"];
 

@@ -204,7 +204,7 @@ pub fn add_grad_dense<F: Float>(
     }
     match &mut grads[id] {
         slot @ None => *slot = Some(contribution),
-        Some(total) => *total = total.add(&contribution)?,
+        Some(total) => total.add_assign(&contribution)?,
     }
     Ok(())
 }
@@ -224,8 +224,7 @@ pub fn add_grad_all<F: Float>(
     if !admit(nodes, values, grads.len(), id, &contribution)? {
         return Ok(());
     }
-    let total = &mut grads[id];
-    *total = total.add(&contribution)?;
+    grads[id].add_assign(&contribution)?;
     Ok(())
 }
 

@@ -81,6 +81,16 @@ impl<F: Float> AnyTensor<F> {
     /// # Errors
     /// [`TapeError::ContributionShape`] when the shapes differ.
     pub fn add(&self, other: &AnyTensor<F>) -> Result<AnyTensor<F>> {
+        let mut sum = self.clone();
+        sum.add_assign(other)?;
+        Ok(sum)
+    }
+
+    /// `self += other`, in place, for tensors of the same shape (nothing is broadcast).
+    ///
+    /// # Errors
+    /// [`TapeError::ContributionShape`] when the shapes differ.
+    pub fn add_assign(&mut self, other: &AnyTensor<F>) -> Result<()> {
         if self.shape() != other.shape() {
             return Err(TapeError::ContributionShape {
                 op: "add",
@@ -89,9 +99,8 @@ impl<F: Float> AnyTensor<F> {
                 node: None,
             });
         }
-        Ok(AnyTensor {
-            array: &self.array + &other.array,
-        })
+        self.array += &other.array;
+        Ok(())
     }
 }
 

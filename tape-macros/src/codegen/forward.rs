@@ -73,16 +73,17 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
             quote!(let #v = #pname;)
         }
         NodeKind::Const(code) => {
-            let value = guarded(tape, id, verbatim(tape, code));
-            if code.float_literal && !is_optional(tape, id) {
+            // A float literal takes the function's float type, so `2.0 * x` needs no inference.
+            let value = if code.float_literal {
                 let elem = tape.elem.tokens();
-                quote!(let #v: #elem = #value;)
-            } else if code.float_literal {
-                let elem = tape.elem.tokens();
-                quote!(let #v: ::core::option::Option<#elem> = #value;)
+                let literal = verbatim(tape, code);
+                let typed = syn::Ident::new("__tape_literal", Span::mixed_site());
+                quote!({ let #typed: #elem = #literal; #typed })
             } else {
-                quote!(let #v = #value;)
-            }
+                verbatim(tape, code)
+            };
+            let value = guarded(tape, id, value);
+            quote!(let #v = #value;)
         }
         NodeKind::Cond(code) => {
             let test = verbatim(tape, code);

@@ -96,10 +96,7 @@ fn emit_fn(tape: &Tape) -> TokenStream {
     let strukt = idents::grad_struct(name);
     let (_, use_generics) = struct_generics(tape);
     let grad_fn = idents::grad_fn(name);
-    let params = tape.params.iter().map(|p| {
-        let (pname, ty) = (&p.name, &p.ty);
-        quote!(#pname: #ty)
-    });
+    let params = super::params(tape);
     let wrt: Vec<String> = tape
         .params
         .iter()
@@ -172,10 +169,7 @@ fn emit_stub(tape: &Tape) -> TokenStream {
     let rt = runtime();
     let grad_fn = idents::grad_fn(name);
     let tape_struct = idents::tape_struct(name);
-    let params = tape.params.iter().map(|p| {
-        let (pname, ty) = (&p.name, &p.ty);
-        quote!(#pname: #ty)
-    });
+    let params = super::params(tape);
     let predicates = generics.where_clause.as_ref().map(|w| {
         let p = &w.predicates;
         quote!(#p,)

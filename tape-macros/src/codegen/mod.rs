@@ -100,6 +100,17 @@ pub fn name_literal(tape: &Tape, id: NodeId) -> TokenStream {
     }
 }
 
+/// The function's parameters as written: `w: &Array2<f64>, x: f64`.
+pub fn params(tape: &Tape) -> Vec<TokenStream> {
+    tape.params
+        .iter()
+        .map(|p| {
+            let (pname, ty) = (&p.name, &p.ty);
+            quote!(#pname: #ty)
+        })
+        .collect()
+}
+
 /// `const` items of the body, re-emitted at the top of every generated function.
 pub fn items(tape: &Tape) -> TokenStream {
     let items = &tape.items;

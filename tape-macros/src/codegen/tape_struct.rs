@@ -103,10 +103,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
         quote!(#rt::NodeInfo { id: #id, name: #name, op: #op, parents: &[#(#parents),*], requires_grad: #requires_grad })
     });
     let output = tape.output.0;
-    let params = tape.params.iter().map(|p| {
-        let (pname, ty) = (&p.name, &p.ty);
-        quote!(#pname: #ty)
-    });
+    let params = super::params(tape);
     let items = items(tape);
     let forward = tape
         .nodes
