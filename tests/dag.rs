@@ -183,3 +183,43 @@ fn shapes_are_constants() {
         &Array2::from_elem((3, 4), 1.0 / 12.0 + 1.0 / 3.0),
     );
 }
+
+// One vector read whole and element by element: the whole read's contribution arrives first
+// in the sweep, and the element reads then add into it in place.
+// f = Σx · x₀ + e^{x₂};  ∂f/∂xⱼ = x₀ + [j = 0]·Σx + [j = 2]·e^{x₂}
+#[differentiable]
+fn whole_and_elements(x: &Array1<f64>) -> f64 {
+    x.sum() * x[0] + x[2].exp()
+}
+
+#[test]
+fn whole_reads_and_element_reads_accumulate() {
+    let x = vec1(4, 31, -1.0, 1.0);
+    let g = whole_and_elements_grad(&x).unwrap();
+    assert_eq!(g.value, whole_and_elements(&x));
+    let mut expected = Array1::from_elem(4, x[0]);
+    expected[0] += x.sum();
+    expected[2] += x[2].exp();
+    check_analytic("whole and elements", &g.x, &expected);
+    check_fd("whole and elements", &g.x, &x, whole_and_elements);
+}
+
+// Scalar parameters only: every node takes the scalar path (plain float code), including a
+// value used three times and an operand used twice by one node.
+// f = a·a·b + sin(a)/b − max(a, b);  with a > b:
+// ∂f/∂a = 2ab + cos(a)/b − 1,  ∂f/∂b = a² − sin(a)/b²
+#[differentiable]
+fn scalars_only(a: f64, b: f64) -> f64 {
+    a * a * b + a.sin() / b - maximum(&a, &b)
+}
+
+#[test]
+fn scalar_path_gradients() {
+    let (a, b) = (0.7, 0.4);
+    let g = scalars_only_grad(a, b).unwrap();
+    assert_eq!(g.value, scalars_only(a, b));
+    check_analytic_scalar("∂/∂a", g.a, 2.0 * a * b + a.cos() / b - 1.0);
+    check_analytic_scalar("∂/∂b", g.b, a * a - a.sin() / (b * b));
+    check_fd_scalar("∂/∂a", g.a, a, |a| scalars_only(a, b));
+    check_fd_scalar("∂/∂b", g.b, b, |b| scalars_only(a, b));
+}

@@ -329,3 +329,19 @@ fn no_input_makes_the_family_panic() {
     let _ = t.backward();
     assert_eq!(calls, 14 * 6 * 10);
 }
+
+#[differentiable]
+fn third(x: &Array1<f64>) -> f64 {
+    x[2] * 2.0
+}
+
+#[test]
+fn index_out_of_bounds() {
+    let x = array![1.0, 2.0, 3.0];
+    assert_eq!(third_grad(&x).unwrap().value, third(&x));
+    let err = third_grad(&array![1.0, 2.0]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "index: index 2 is out of bounds for length 2 (at node 1)"
+    );
+}

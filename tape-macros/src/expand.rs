@@ -48,7 +48,8 @@ fn strip_no_grad(mut func: ItemFn) -> ItemFn {
 mod tests {
     use super::*;
 
-    /// Prints an expansion for inspection: `TAPE_EXPAND=1 cargo test -p tape-macros expansion -- --nocapture`.
+    /// Prints an expansion for inspection: `TAPE_EXPAND=1 cargo test -p tape-macros expansion
+    /// -- --nocapture`, or with `TAPE_EXPAND=path/to/fn.rs` that file's function.
     #[test]
     fn expansion_of_a_small_function() {
         let out = differentiable(
@@ -64,8 +65,14 @@ mod tests {
             text.contains("square_grad") && text.contains("square_vjp"),
             "{text}"
         );
-        if std::env::var_os("TAPE_EXPAND").is_some() {
-            println!("{text}");
+        if let Some(what) = std::env::var_os("TAPE_EXPAND") {
+            match std::fs::read_to_string(&what) {
+                Ok(source) => {
+                    let item: TokenStream = source.parse().expect("the file parses as tokens");
+                    println!("{}", differentiable(TokenStream::new(), item));
+                }
+                Err(_) => println!("{text}"),
+            }
         }
     }
 }

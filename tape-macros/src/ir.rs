@@ -4,7 +4,7 @@
 //! code. User code that is re-emitted as written (constants, an op's constant arguments, the
 //! parameter types) is carried as tokens.
 
-use crate::ops::OpSpec;
+use crate::ops::{OpSpec, Output};
 use proc_macro2::{Ident, Span, TokenStream};
 
 /// A node's id: its index in [`Tape::nodes`].
@@ -164,6 +164,10 @@ pub struct Node {
     pub span: Span,
     /// Whether it depends on a differentiable parameter.
     pub requires_grad: bool,
+    /// Whether its value is known at expansion time to be a float scalar (a scalar
+    /// parameter, a float literal, a reduction, an elementwise op of scalars): such nodes may
+    /// skip the array kernels. Set by [`infer_scalars`].
+    pub scalar: bool,
     /// The branch conditions under which the node is evaluated (all must hold; `(c, false)`
     /// means condition `c` is false). Empty outside any `if`.
     pub guard: Vec<(NodeId, bool)>,
@@ -195,6 +199,23 @@ impl Node {
             NodeKind::Op { op, .. } => op.name.into(),
             NodeKind::Call { path, .. } => crate::check::pretty(path),
         }
+    }
+}
+
+/// Sets [`Node::scalar`] on every node, parents before children.
+pub fn infer_scalars(params: &[Param], nodes: &mut [Node]) {
+    for i in 0..nodes.len() {
+        let scalar = match &nodes[i].kind {
+            NodeKind::Param(p) => params[*p].kind == ParamKind::Scalar,
+            NodeKind::Const(code) => code.float_literal,
+            NodeKind::Cond(_) | NodeKind::Call { .. } => false,
+            NodeKind::Select { then, other, .. } => nodes[then.0].scalar && nodes[other.0].scalar,
+            NodeKind::Op { op, args, .. } => match op.output {
+                Output::Scalar => true,
+                Output::Tensor => op.elementwise && args.iter().all(|a| nodes[a.0].scalar),
+            },
+        };
+        nodes[i].scalar = scalar;
     }
 }
 

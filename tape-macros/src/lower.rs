@@ -163,6 +163,7 @@ impl Lowerer {
             name: None,
             span,
             requires_grad,
+            scalar: false,
             guard: self.guard.clone(),
         });
         id
@@ -188,6 +189,7 @@ impl Lowerer {
         if let (Some(a), Ret::Tuple { aux: ty }) = (&mut aux, &ret_kind) {
             a.ty = ty.clone();
         }
+        crate::ir::infer_scalars(&params, &mut self.nodes);
         Some(Tape {
             name: item.sig.ident.clone(),
             vis: item.vis.to_token_stream(),

@@ -56,6 +56,12 @@ pub struct OpSpec {
     pub configs: &'static [Config],
     /// What the op returns.
     pub output: Output,
+    /// Elementwise: `ops::elem::<name>` and `<name>_vjp` compute it on one float, which
+    /// generated code calls directly where every operand is a scalar.
+    pub elementwise: bool,
+    /// The array kernel checks something `ops::elem` does not (`ln`'s domain, `clamp`'s
+    /// bounds), so scalars go through the kernel too.
+    pub checked: bool,
     /// ndarray's method returns an `Option` (`mean`, `mean_axis`): the user writes
     /// `.unwrap()` or `.expect(..)` after it, and the prelude function returns the value.
     pub returns_option: bool,
@@ -77,6 +83,8 @@ const fn op(
         operands,
         configs,
         output: Output::Tensor,
+        elementwise: false,
+        checked: false,
         returns_option: false,
     }
 }
@@ -87,6 +95,22 @@ impl OpSpec {
         OpSpec {
             returns_option: true,
             ..self
+        }
+    }
+
+    /// The same row, for an elementwise op with its math in `ops::elem`.
+    const fn elementwise(self) -> OpSpec {
+        OpSpec {
+            elementwise: true,
+            ..self
+        }
+    }
+
+    /// The same row, for an elementwise op whose kernel checks its operands.
+    const fn checked(self) -> OpSpec {
+        OpSpec {
+            checked: true,
+            ..self.elementwise()
         }
     }
 
@@ -110,29 +134,29 @@ const USIZE: &[Config] = &[Config::Usize];
 #[rustfmt::skip]
 pub static OPS: &[OpSpec] = &[
     // arithmetic
-    op("add", "arith", &[Binary("+")], 2, NONE),
-    op("sub", "arith", &[Binary("-")], 2, NONE),
-    op("mul", "arith", &[Binary("*")], 2, NONE),
-    op("div", "arith", &[Binary("/")], 2, NONE),
-    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE),
+    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(),
+    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(),
+    op("mul", "arith", &[Binary("*")], 2, NONE).elementwise(),
+    op("div", "arith", &[Binary("/")], 2, NONE).elementwise(),
+    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(),
     // unary
-    op("exp", "unary", &[Method("exp"), Function("exp")], 1, NONE),
-    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE),
-    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE),
-    op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32),
-    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM),
-    op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE),
-    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE),
-    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE),
-    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, NONE),
-    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE),
-    op("relu", "unary", &[Function("relu")], 1, NONE),
-    op("softplus", "unary", &[Function("softplus")], 1, NONE),
-    op("gelu", "unary", &[Function("gelu")], 1, NONE),
+    op("exp", "unary", &[Method("exp"), Function("exp")], 1, NONE).elementwise(),
+    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE).checked(),
+    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE).elementwise(),
+    op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32).elementwise(),
+    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM).elementwise(),
+    op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE).elementwise(),
+    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(),
+    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(),
+    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, NONE).elementwise(),
+    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(),
+    op("relu", "unary", &[Function("relu")], 1, NONE).elementwise(),
+    op("softplus", "unary", &[Function("softplus")], 1, NONE).elementwise(),
+    op("gelu", "unary", &[Function("gelu")], 1, NONE).elementwise(),
     // binary elementwise
-    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, NONE),
-    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE),
-    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, BOUNDS),
+    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, NONE).elementwise(),
+    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE).elementwise(),
+    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, BOUNDS).checked(),
     // linear algebra
     op("dot", "linalg", &[Method("dot"), Function("dot")], 2, NONE),
     op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, NONE),

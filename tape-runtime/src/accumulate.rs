@@ -19,16 +19,25 @@ pub struct Acc<'a, T>(Option<&'a mut Option<T>>);
 
 impl<'a, T> Acc<'a, T> {
     /// Accumulate into `slot` (`None` until the first contribution arrives).
+    #[inline(always)]
     pub fn to(slot: &'a mut Option<T>) -> Self {
         Acc(Some(slot))
     }
 
     /// Drop every contribution: the parent does not require a gradient.
+    #[inline(always)]
     pub fn skip() -> Self {
         Acc(None)
     }
 
+    /// The slot itself, if a contribution is wanted: for VJPs that edit the total in place.
+    #[inline(always)]
+    pub fn into_slot(self) -> Option<&'a mut Option<T>> {
+        self.0
+    }
+
     /// Whether a contribution is wanted at all; VJPs test this before computing one.
+    #[inline(always)]
     pub fn wanted(&self) -> bool {
         self.0.is_some()
     }
@@ -40,6 +49,7 @@ impl<T: Value> Acc<'_, T> {
     /// # Errors
     /// [`TapeError::ContributionShape`] when the
     /// contribution's shape differs from what the slot already holds.
+    #[inline(always)]
     pub fn put(self, contribution: T) -> Result<()> {
         match self.0 {
             None => Ok(()),
@@ -57,28 +67,12 @@ impl<T: Value> Acc<'_, T> {
     ///
     /// # Errors
     /// As [`Acc::put`], and whatever `make` returns.
+    #[inline(always)]
     pub fn put_with(self, make: impl FnOnce() -> Result<T>) -> Result<()> {
         if self.wanted() {
             self.put(make()?)
         } else {
             Ok(())
-        }
-    }
-
-    /// Adds a sparse contribution in place: `add` edits the slot's total, which starts as
-    /// `zeros()` if nothing has arrived yet. For ops whose contribution touches a few elements
-    /// (`x[i]`), so that no full-size contribution is ever built.
-    ///
-    /// # Errors
-    /// Whatever `add` returns.
-    pub fn add_in_place(
-        self,
-        zeros: impl FnOnce() -> T,
-        add: impl FnOnce(&mut T) -> Result<()>,
-    ) -> Result<()> {
-        match self.0 {
-            None => Ok(()),
-            Some(slot) => add(slot.get_or_insert_with(zeros)),
         }
     }
 }

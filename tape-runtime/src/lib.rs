@@ -82,7 +82,7 @@ pub struct NotScalar;
 ///
 /// # Errors
 /// The kernel's error, now naming node `id`.
-#[inline]
+#[inline(always)]
 pub fn at<T>(result: Result<T>, id: usize, name: Option<&'static str>) -> Result<T> {
     match result {
         Ok(value) => Ok(value),

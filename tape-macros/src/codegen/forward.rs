@@ -6,7 +6,8 @@
 //! inside an arm of an `if` becomes `let __tape_v9 = if <guard> { Some(…) } else { None };`.
 
 use super::{
-    guard_holds, idents, is_optional, name_literal, runtime, value_as_written, value_ref, verbatim,
+    guard_holds, idents, is_optional, name_literal, runtime, scalar_path, scalar_value,
+    value_as_written, value_ref, verbatim,
 };
 use crate::ir::{CallArg, NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
@@ -106,13 +107,23 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
         NodeKind::Op { op, args, configs } => {
             let kernel = syn::Ident::new(op.name, Span::call_site());
             let family = syn::Ident::new(op.family, Span::call_site());
-            let operands = args.iter().map(|a| value_ref(tape, *a));
             let config_binds = configs.iter().enumerate().map(|(i, c)| {
                 let cid = idents::config(id, i);
                 let value = guarded(tape, id, verbatim(tape, c));
                 quote!(let #cid = #value;)
             });
             let config_values = (0..configs.len()).map(|i| config_value(tape, id, i));
+            if scalar_path(tape, id) {
+                let operands = args.iter().map(|a| scalar_value(tape, *a));
+                let call = quote_spanned! {node.span=>
+                    #rt::ops::elem::#kernel(#(#operands,)* #(#config_values,)*)
+                };
+                return quote! {
+                    #(#config_binds)*
+                    let #v = #call;
+                };
+            }
+            let operands = args.iter().map(|a| value_ref(tape, *a));
             let call = quote_spanned! {node.span=>
                 #rt::ops::#family::#kernel(#(#operands,)* #(#config_values,)*)
             };

@@ -28,6 +28,36 @@ pub fn is_optional(tape: &Tape, id: NodeId) -> bool {
     !node.guard.is_empty() && !matches!(node.kind, NodeKind::Cond(_))
 }
 
+/// Whether node `id` takes the scalar path: an elementwise op outside any branch whose
+/// operands are all known scalars. Its forward and VJP call `ops::elem` on plain floats, with
+/// no kernel, no `Result` and no slot bookkeeping beyond an `Option<F>`.
+pub fn scalar_path(tape: &Tape, id: NodeId) -> bool {
+    let node = tape.node(id);
+    match &node.kind {
+        NodeKind::Op { op, args, .. } => {
+            node.scalar
+                && op.elementwise
+                && !op.checked
+                && node.guard.is_empty()
+                && args
+                    .iter()
+                    .all(|a| tape.node(*a).scalar && !is_optional(tape, *a))
+        }
+        _ => false,
+    }
+}
+
+/// A scalar node's value, copied: `__tape_v3` (`*taken(&__tape_v3)?` inside a branch arm).
+pub fn scalar_value(tape: &Tape, id: NodeId) -> TokenStream {
+    if is_optional(tape, id) {
+        let r = value_ref(tape, id);
+        quote!((*#r))
+    } else {
+        let v = idents::value(id);
+        quote!(#v)
+    }
+}
+
 /// An expression that borrows node `id`'s value: `&__tape_v4`; `__tape_v0` for an array
 /// parameter taken by reference (already one); `taken(&__tape_v9)?` inside a branch arm.
 pub fn value_ref(tape: &Tape, id: NodeId) -> TokenStream {

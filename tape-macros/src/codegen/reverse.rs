@@ -22,7 +22,7 @@
 //! node (`x * x`) lends a temporary slot for its second use, merged after the call.
 
 use super::forward::config_value;
-use super::{idents, is_optional, name_literal, runtime, value_ref};
+use super::{idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -121,6 +121,33 @@ fn emit_block(
     let node_name = name_literal(tape, id);
     let body = match &node.kind {
         NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
+        NodeKind::Op { op, args, configs } if scalar_path(tape, id) => {
+            let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+            let operands = args.iter().map(|a| scalar_value(tape, *a));
+            let configs = (0..configs.len()).map(|i| config_value(tape, id, i));
+            let d = syn::Ident::new("__tape_d", Span::mixed_site());
+            // Unary partials read the output; binary ones return a pair.
+            let (y, parts): (Option<TokenStream>, Vec<TokenStream>) = if args.len() == 1 {
+                (Some(scalar_value(tape, id)), vec![quote!(#d)])
+            } else {
+                (None, vec![quote!(#d.0), quote!(#d.1)])
+            };
+            let adds = args
+                .iter()
+                .zip(parts)
+                .filter(|(a, _)| reached[a.0])
+                .map(|(a, part)| {
+                    let slot = idents::grad(*a);
+                    quote!(#rt::ops::elem::accumulate(&mut #slot, #part);)
+                });
+            let call = quote_spanned! {node.span=>
+                #rt::ops::elem::#vjp(#ct, #(#operands,)* #y #(, #configs)*)
+            };
+            quote! {
+                let #d = #call;
+                #(#adds)*
+            }
+        }
         NodeKind::Op { op, args, configs } => {
             let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
             let family = syn::Ident::new(op.family, Span::call_site());

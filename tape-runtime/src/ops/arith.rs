@@ -3,7 +3,7 @@
 //! Operands broadcast like ndarray's operators; each VJP sums its contribution back over the
 //! broadcast axes, so every gradient has its operand's exact shape.
 
-use super::share;
+use super::{elem, share};
 use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::Result;
@@ -21,7 +21,7 @@ use num_traits::{One, Zero};
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
 pub fn add<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
-    a.zip_with(b, "add", |x, y| x + y)
+    a.zip_with(b, "add", elem::add)
 }
 
 /// VJP of [`add`]: `ā = ḡ`, `b̄ = ḡ`, each summed back to its operand's shape.
@@ -51,7 +51,7 @@ pub fn add_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
 pub fn sub<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
-    a.zip_with(b, "sub", |x, y| x - y)
+    a.zip_with(b, "sub", elem::sub)
 }
 
 /// VJP of [`sub`]: `ā = ḡ`, `b̄ = −ḡ`, summed back to each operand's shape.
@@ -83,7 +83,7 @@ pub fn sub_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
 pub fn mul<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
-    a.zip_with(b, "mul", |x, y| x * y)
+    a.zip_with(b, "mul", elem::mul)
 }
 
 /// VJP of [`mul`]: `ā = ḡ ⊙ b`, `b̄ = ḡ ⊙ a`, summed back to each operand's shape.
@@ -100,10 +100,14 @@ pub fn mul_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 ) -> Result<()> {
     let (ga, gb) = share(g, da.wanted(), db.wanted());
     if let Some(g) = gb {
-        db.put(A::grad_rhs(g, a, b, "mul", |g, x, _| g * x)?)?;
+        db.put(A::grad_rhs(g, a, b, "mul", |g, x, y| {
+            elem::mul_vjp(g, x, y).1
+        })?)?;
     }
     if let Some(g) = ga {
-        da.put(A::grad_lhs(g, a, b, "mul", |g, _, y| g * y)?)?;
+        da.put(A::grad_lhs(g, a, b, "mul", |g, x, y| {
+            elem::mul_vjp(g, x, y).0
+        })?)?;
     }
     Ok(())
 }
@@ -113,7 +117,7 @@ pub fn mul_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
 pub fn div<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
-    a.zip_with(b, "div", |x, y| x / y)
+    a.zip_with(b, "div", elem::div)
 }
 
 /// VJP of [`div`]: `ā = ḡ / b`, `b̄ = −ḡ·(a/b)/b`.
@@ -133,10 +137,14 @@ pub fn div_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 ) -> Result<()> {
     let (ga, gb) = share(g, da.wanted(), db.wanted());
     if let Some(g) = gb {
-        db.put(A::grad_rhs(g, a, b, "div", |g, x, y| -g * (x / y) / y)?)?;
+        db.put(A::grad_rhs(g, a, b, "div", |g, x, y| {
+            elem::div_vjp(g, x, y).1
+        })?)?;
     }
     if let Some(g) = ga {
-        da.put(A::grad_lhs(g, a, b, "div", |g, _, y| g / y)?)?;
+        da.put(A::grad_lhs(g, a, b, "div", |g, x, y| {
+            elem::div_vjp(g, x, y).0
+        })?)?;
     }
     Ok(())
 }
@@ -146,7 +154,7 @@ pub fn div_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 /// # Errors
 /// Never; `Result` keeps every kernel's signature alike.
 pub fn neg<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(T::Owned::map_view(x.as_view(), |v| -v))
+    Ok(T::Owned::map_view(x.as_view(), elem::neg))
 }
 
 /// VJP of [`neg`]: `x̄ = −ḡ`.

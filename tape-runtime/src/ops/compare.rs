@@ -3,32 +3,18 @@
 //! At a tie the cotangent is split evenly between the two sides, so `maximum(x, x)` has
 //! derivative 1 in `x` and the choice of side never biases a gradient.
 
-use super::{share, unary_vjp};
+use super::{elem, share, unary_vjp};
 use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
-use crate::float::Float;
 use crate::tensor::{Tensor, Value};
-use num_traits::Zero;
-
-/// The share of the cotangent that goes to `x` when it is compared with `other` and `x` wins
-/// where `wins(x, other)`: 1, ½ at a tie, else 0.
-fn winner_share<F: Float>(x: F, other: F, wins: bool) -> F {
-    if x == other {
-        F::from_f64(0.5)
-    } else if wins {
-        F::one()
-    } else {
-        F::zero()
-    }
-}
 
 /// `y = max(a, b)` elementwise. PyTorch `torch.maximum`.
 ///
 /// # Errors
 /// [`TapeError::Shape`] when the shapes do not broadcast.
 pub fn maximum<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
-    a.zip_with(b, "maximum", |x, y| if y > x { y } else { x })
+    a.zip_with(b, "maximum", elem::maximum)
 }
 
 /// VJP of [`maximum`]: `ā = ḡ·[a > b]`, `b̄ = ḡ·[b > a]`, each `½ḡ` at a tie.
@@ -46,12 +32,12 @@ pub fn maximum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     let (ga, gb) = share(g, da.wanted(), db.wanted());
     if let Some(g) = gb {
         db.put(A::grad_rhs(g, a, b, "maximum", |g, x, y| {
-            g * winner_share(y, x, y > x)
+            elem::maximum_vjp(g, x, y).1
         })?)?;
     }
     if let Some(g) = ga {
         da.put(A::grad_lhs(g, a, b, "maximum", |g, x, y| {
-            g * winner_share(x, y, x > y)
+            elem::maximum_vjp(g, x, y).0
         })?)?;
     }
     Ok(())
@@ -62,7 +48,7 @@ pub fn maximum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
 /// # Errors
 /// [`TapeError::Shape`] when the shapes do not broadcast.
 pub fn minimum<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(a: &A, b: &B) -> Result<A::Out> {
-    a.zip_with(b, "minimum", |x, y| if y < x { y } else { x })
+    a.zip_with(b, "minimum", elem::minimum)
 }
 
 /// VJP of [`minimum`]: `ā = ḡ·[a < b]`, `b̄ = ḡ·[b < a]`, each `½ḡ` at a tie.
@@ -80,12 +66,12 @@ pub fn minimum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     let (ga, gb) = share(g, da.wanted(), db.wanted());
     if let Some(g) = gb {
         db.put(A::grad_rhs(g, a, b, "minimum", |g, x, y| {
-            g * winner_share(y, x, y < x)
+            elem::minimum_vjp(g, x, y).1
         })?)?;
     }
     if let Some(g) = ga {
         da.put(A::grad_lhs(g, a, b, "minimum", |g, x, y| {
-            g * winner_share(x, y, x < y)
+            elem::minimum_vjp(g, x, y).0
         })?)?;
     }
     Ok(())
@@ -105,15 +91,7 @@ pub fn clamp<T: Tensor>(x: &T, lo: T::Elem, hi: T::Elem) -> Result<T::Owned> {
             format!("lower bound {lo} is not ≤ upper bound {hi}"),
         ));
     }
-    Ok(T::Owned::map_view(x.as_view(), |v| {
-        if v < lo {
-            lo
-        } else if v > hi {
-            hi
-        } else {
-            v
-        }
-    }))
+    Ok(T::Owned::map_view(x.as_view(), |v| elem::clamp(v, lo, hi)))
 }
 
 /// VJP of [`clamp`]: `x̄ = ḡ` strictly inside `(lo, hi)`, `0` at and beyond the bounds.
@@ -128,8 +106,8 @@ pub fn clamp_vjp<T: Tensor>(
     hi: T::Elem,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
-    unary_vjp("clamp", g, x, y, dx, move |g, x, _| {
-        if x > lo && x < hi { g } else { T::Elem::zero() }
+    unary_vjp("clamp", g, x, y, dx, move |g, x, y| {
+        elem::clamp_vjp(g, x, y, lo, hi)
     })
 }
 

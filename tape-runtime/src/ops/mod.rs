@@ -18,6 +18,7 @@
 
 pub mod arith;
 pub mod compare;
+pub mod elem;
 pub mod linalg;
 pub mod loss;
 pub mod reduce;

@@ -6,8 +6,8 @@
 use crate::accumulate::Acc;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
-use crate::tensor::{check_same_shape, into_dim, view_into_dim};
-use ndarray::{Array, ArrayBase, Axis, Data, Dimension, Ix1, RemoveAxis};
+use crate::tensor::{check_same_shape, into_dim};
+use ndarray::{Array, ArrayBase, Axis, Data, Dimension, RemoveAxis};
 
 fn check_axis(op: &'static str, shape: &[usize], axis: Axis) -> Result<()> {
     if axis.index() < shape.len() {
@@ -164,36 +164,58 @@ pub fn mean_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
 /// # Errors
 /// [`TapeError::Rank`] for an array that is not 1-d, [`TapeError::Axis`] when `i` is out of
 /// bounds.
+#[inline(always)]
 pub fn index<F: Float, S: Data<Elem = F>, D: Dimension>(
     x: &ArrayBase<S, D>,
     i: usize,
 ) -> Result<F> {
-    if x.ndim() != 1 {
-        return Err(TapeError::rank("index", "indexes 1-d arrays", x.shape()));
-    }
     // A contiguous vector (the usual case) is read straight from its slice.
-    let value = match x.as_slice() {
-        Some(slice) => slice.get(i).copied(),
-        None => view_into_dim::<F, D, Ix1>("index", x.view())?
-            .get(i)
-            .copied(),
-    };
-    value.ok_or_else(|| out_of_bounds(i, x.len()))
+    match (x.ndim(), x.as_slice()) {
+        (1, Some(slice)) => match slice.get(i) {
+            Some(&value) => Ok(value),
+            None => Err(*out_of_bounds(i, slice.len())),
+        },
+        _ => index_strided(x, i).map_err(|e| *e),
+    }
+}
+
+/// [`index`] of a strided vector, or the error for an array that is not 1-d.
+#[cold]
+#[inline(never)]
+fn index_strided<F: Float, S: Data<Elem = F>, D: Dimension>(
+    x: &ArrayBase<S, D>,
+    i: usize,
+) -> std::result::Result<F, Box<TapeError>> {
+    if x.ndim() != 1 {
+        return Err(Box::new(TapeError::rank(
+            "index",
+            "indexes 1-d arrays",
+            x.shape(),
+        )));
+    }
+    match x.iter().nth(i) {
+        Some(&value) => Ok(value),
+        None => Err(out_of_bounds(i, x.len())),
+    }
 }
 
 #[cold]
-fn out_of_bounds(i: usize, len: usize) -> TapeError {
-    TapeError::Domain {
+#[inline(never)]
+fn out_of_bounds(i: usize, len: usize) -> Box<TapeError> {
+    // Boxed, like every error of the inlined hot paths here: a small return keeps the
+    // caller's `Result` out of memory.
+    Box::new(TapeError::Domain {
         op: "index",
         what: format!("index {i} is out of bounds for length {len}"),
         node: None,
-    }
+    })
 }
 
 /// VJP of [`index`]: `x̄[i] += ȳ`, in place (no full-size contribution is built).
 ///
 /// # Errors
 /// As [`index`].
+#[inline(always)]
 pub fn index_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     g: F,
     x: &ArrayBase<S, D>,
@@ -201,28 +223,48 @@ pub fn index_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     i: usize,
     dx: Acc<'_, Array<F, D>>,
 ) -> Result<()> {
-    if x.ndim() != 1 || i >= x.len() {
-        return index(x, i).map(|_| ());
-    }
-    dx.add_in_place(
-        || Array::zeros(x.raw_dim()),
-        |total| {
-            // The total is created by `zeros` above (standard layout) or checked to match.
-            match total.as_slice_mut() {
-                Some(slice) => {
-                    if let Some(v) = slice.get_mut(i) {
-                        *v += g;
-                    }
-                }
-                None => {
-                    if let Some(v) = total.iter_mut().nth(i) {
-                        *v += g;
-                    }
-                }
-            }
+    let Some(slot) = dx.into_slot() else {
+        return Ok(());
+    };
+    // The hot path: a contiguous total already there, and `i` in bounds.
+    match slot
+        .as_mut()
+        .and_then(|total| total.as_slice_mut())
+        .and_then(|total| total.get_mut(i))
+    {
+        Some(v) => {
+            *v += g;
             Ok(())
-        },
+        }
+        None => index_vjp_slow(g, x, i, slot).map_err(|e| *e),
+    }
+}
+
+/// [`index_vjp`] when the total is not there yet (the first `x[j]` of a sweep), is strided,
+/// or `i` is out of bounds.
+#[cold]
+#[inline(never)]
+fn index_vjp_slow<F: Float, S: Data<Elem = F>, D: Dimension>(
+    g: F,
+    x: &ArrayBase<S, D>,
+    i: usize,
+    slot: &mut Option<Array<F, D>>,
+) -> std::result::Result<(), Box<TapeError>> {
+    if x.ndim() != 1 || i >= x.len() {
+        return index(x, i).map(|_| ()).map_err(Box::new);
+    }
+    let total = slot.get_or_insert_with(|| Array::zeros(x.raw_dim()));
+    check_same_shape(
+        "index",
+        "gradient and input differ",
+        total.shape(),
+        x.shape(),
     )
+    .map_err(Box::new)?;
+    if let Some(v) = total.iter_mut().nth(i) {
+        *v += g;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -306,6 +348,26 @@ mod tests {
         assert_eq!(d, Some(array![0.0, 0.5, 2.0]));
         assert!(index(&x, 3).is_err());
         assert!(index(&Array2::<f64>::zeros((2, 2)), 0).is_err());
+        assert!(index_vjp(1.0, &x, &0.0, 3, Acc::to(&mut d)).is_err());
+    }
+
+    #[test]
+    fn index_of_a_strided_vector() {
+        // Every other element, backwards: [5, 3, 1].
+        let base = array![1.0_f64, 2.0, 3.0, 4.0, 5.0];
+        let mut x = base.view();
+        x.slice_axis_inplace(Axis(0), ndarray::Slice::new(0, None, -2));
+        assert_eq!(index(&x, 0).unwrap(), 5.0);
+        assert_eq!(index(&x, 2).unwrap(), 1.0);
+        assert!(index(&x, 3).is_err());
+        let mut d = None;
+        index_vjp(0.5, &x, &5.0, 0, Acc::to(&mut d)).unwrap();
+        index_vjp(2.0, &x, &1.0, 2, Acc::to(&mut d)).unwrap();
+        index_vjp(1.0, &x, &1.0, 2, Acc::to(&mut d)).unwrap();
+        assert_eq!(d, Some(array![0.5, 0.0, 3.0]));
+        // A total that does not have the input's shape is an error, not a wrong gradient.
+        let mut wrong = Some(array![0.0, 0.0]);
+        assert!(index_vjp(1.0, &x, &1.0, 2, Acc::to(&mut wrong)).is_err());
     }
 
     #[test]

@@ -4,13 +4,11 @@
 //! output (`exp`, `tanh`, `sigmoid`, `sqrt`) it reads the recorded output instead of
 //! recomputing.
 
-use super::unary_vjp;
+use super::{elem, unary_vjp};
 use crate::accumulate::Acc;
 use crate::error::{Result, TapeError};
-use crate::float::Float;
 use crate::tensor::{Tensor, Value};
-use num_traits::Float as _;
-use num_traits::{One, Zero};
+use num_traits::Zero;
 
 fn map<T: Tensor>(x: &T, f: impl FnMut(T::Elem) -> T::Elem) -> T::Owned {
     T::Owned::map_view(x.as_view(), f)
@@ -38,7 +36,7 @@ pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
 /// # Errors
 /// Never.
 pub fn exp<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| v.exp()))
+    Ok(map(x, elem::exp))
 }
 
 /// VJP of [`exp`]: `x̄ = ḡ·y`.
@@ -46,7 +44,7 @@ pub fn exp<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn exp_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("exp", g, x, y, dx, |g, _, y| g * y)
+    unary_vjp("exp", g, x, y, dx, elem::exp_vjp)
 }
 
 /// `y = ln x`, defined for `x > 0`. PyTorch `torch.log`.
@@ -68,7 +66,7 @@ pub fn ln<T: Tensor>(x: &T) -> Result<T::Owned> {
             ),
         ));
     }
-    Ok(map(x, |v| v.ln()))
+    Ok(map(x, elem::ln))
 }
 
 /// VJP of [`ln`]: `x̄ = ḡ / x`.
@@ -76,7 +74,7 @@ pub fn ln<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn ln_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("ln", g, x, y, dx, |g, x, _| g / x)
+    unary_vjp("ln", g, x, y, dx, elem::ln_vjp)
 }
 
 /// `y = √x` (NaN for `x < 0`, as `f64::sqrt`). PyTorch `torch.sqrt`.
@@ -84,7 +82,7 @@ pub fn ln_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>
 /// # Errors
 /// Never.
 pub fn sqrt<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| v.sqrt()))
+    Ok(map(x, elem::sqrt))
 }
 
 /// VJP of [`sqrt`]: `x̄ = ḡ / (2y)` for `x > 0`, and `0` for `x ≤ 0` (a subgradient at 0
@@ -93,14 +91,7 @@ pub fn sqrt<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn sqrt_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    let two = T::Elem::from_f64(2.0);
-    unary_vjp("sqrt", g, x, y, dx, move |g, x, y| {
-        if x > T::Elem::zero() {
-            g / (two * y)
-        } else {
-            T::Elem::zero()
-        }
-    })
+    unary_vjp("sqrt", g, x, y, dx, elem::sqrt_vjp)
 }
 
 /// `y = xⁿ` for an integer `n`. PyTorch `x ** n`.
@@ -108,7 +99,7 @@ pub fn sqrt_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owne
 /// # Errors
 /// Never.
 pub fn powi<T: Tensor>(x: &T, n: i32) -> Result<T::Owned> {
-    Ok(map(x, |v| v.powi(n)))
+    Ok(map(x, |v| elem::powi(v, n)))
 }
 
 /// VJP of [`powi`]: `x̄ = ḡ·n·xⁿ⁻¹` (and `0` for `n = 0`).
@@ -122,13 +113,8 @@ pub fn powi_vjp<T: Tensor>(
     n: i32,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
-    let nf = T::Elem::from_f64(f64::from(n));
-    unary_vjp("powi", g, x, y, dx, move |g, x, _| {
-        if n == 0 {
-            T::Elem::zero()
-        } else {
-            g * nf * x.powi(n - 1)
-        }
+    unary_vjp("powi", g, x, y, dx, move |g, x, y| {
+        elem::powi_vjp(g, x, y, n)
     })
 }
 
@@ -137,7 +123,7 @@ pub fn powi_vjp<T: Tensor>(
 /// # Errors
 /// Never.
 pub fn powf<T: Tensor>(x: &T, c: T::Elem) -> Result<T::Owned> {
-    Ok(map(x, |v| v.powf(c)))
+    Ok(map(x, |v| elem::powf(v, c)))
 }
 
 /// VJP of [`powf`]: `x̄ = ḡ·c·xᶜ⁻¹` (and `0` for `c = 0`).
@@ -151,13 +137,8 @@ pub fn powf_vjp<T: Tensor>(
     c: T::Elem,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
-    let one = T::Elem::one();
-    unary_vjp("powf", g, x, y, dx, move |g, x, _| {
-        if c == T::Elem::zero() {
-            T::Elem::zero()
-        } else {
-            g * c * x.powf(c - one)
-        }
+    unary_vjp("powf", g, x, y, dx, move |g, x, y| {
+        elem::powf_vjp(g, x, y, c)
     })
 }
 
@@ -166,7 +147,7 @@ pub fn powf_vjp<T: Tensor>(
 /// # Errors
 /// Never.
 pub fn abs<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| v.abs()))
+    Ok(map(x, elem::abs))
 }
 
 /// VJP of [`abs`]: `x̄ = ḡ·sign(x)`, with `abs′(0) = 0`.
@@ -174,15 +155,7 @@ pub fn abs<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn abs_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("abs", g, x, y, dx, |g, x, _| {
-        if x > T::Elem::zero() {
-            g
-        } else if x < T::Elem::zero() {
-            -g
-        } else {
-            T::Elem::zero()
-        }
-    })
+    unary_vjp("abs", g, x, y, dx, elem::abs_vjp)
 }
 
 /// `y = sin x`. PyTorch `torch.sin`.
@@ -190,7 +163,7 @@ pub fn abs_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned
 /// # Errors
 /// Never.
 pub fn sin<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| v.sin()))
+    Ok(map(x, elem::sin))
 }
 
 /// VJP of [`sin`]: `x̄ = ḡ·cos x`.
@@ -198,7 +171,7 @@ pub fn sin<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn sin_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("sin", g, x, y, dx, |g, x, _| g * x.cos())
+    unary_vjp("sin", g, x, y, dx, elem::sin_vjp)
 }
 
 /// `y = cos x`. PyTorch `torch.cos`.
@@ -206,7 +179,7 @@ pub fn sin_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned
 /// # Errors
 /// Never.
 pub fn cos<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| v.cos()))
+    Ok(map(x, elem::cos))
 }
 
 /// VJP of [`cos`]: `x̄ = −ḡ·sin x`.
@@ -214,7 +187,7 @@ pub fn cos<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn cos_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("cos", g, x, y, dx, |g, x, _| -g * x.sin())
+    unary_vjp("cos", g, x, y, dx, elem::cos_vjp)
 }
 
 /// `y = tanh x`. PyTorch `torch.tanh`.
@@ -222,7 +195,7 @@ pub fn cos_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned
 /// # Errors
 /// Never.
 pub fn tanh<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| v.tanh()))
+    Ok(map(x, elem::tanh))
 }
 
 /// VJP of [`tanh`]: `x̄ = ḡ·(1 − y²)`.
@@ -230,17 +203,7 @@ pub fn tanh<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn tanh_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("tanh", g, x, y, dx, |g, _, y| g * (T::Elem::one() - y * y))
-}
-
-/// The logistic function on one element, without overflow for either sign.
-pub fn sigmoid_scalar<F: Float>(x: F) -> F {
-    if x >= F::zero() {
-        F::one() / (F::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (F::one() + e)
-    }
+    unary_vjp("tanh", g, x, y, dx, elem::tanh_vjp)
 }
 
 /// `y = 1 / (1 + e⁻ˣ)`, computed without overflow for either sign. PyTorch `torch.sigmoid`.
@@ -248,7 +211,7 @@ pub fn sigmoid_scalar<F: Float>(x: F) -> F {
 /// # Errors
 /// Never.
 pub fn sigmoid<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, sigmoid_scalar))
+    Ok(map(x, elem::sigmoid))
 }
 
 /// VJP of [`sigmoid`]: `x̄ = ḡ·y·(1 − y)`.
@@ -261,9 +224,7 @@ pub fn sigmoid_vjp<T: Tensor>(
     y: &T::Owned,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
-    unary_vjp("sigmoid", g, x, y, dx, |g, _, y| {
-        g * y * (T::Elem::one() - y)
-    })
+    unary_vjp("sigmoid", g, x, y, dx, elem::sigmoid_vjp)
 }
 
 /// `y = max(x, 0)`. PyTorch `torch.relu`.
@@ -271,13 +232,7 @@ pub fn sigmoid_vjp<T: Tensor>(
 /// # Errors
 /// Never.
 pub fn relu<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| {
-        if v > T::Elem::zero() {
-            v
-        } else {
-            T::Elem::zero()
-        }
-    }))
+    Ok(map(x, elem::relu))
 }
 
 /// VJP of [`relu`]: `x̄ = ḡ` where `x > 0`, else `0` (`relu′(0) = 0`, as PyTorch).
@@ -285,13 +240,7 @@ pub fn relu<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn relu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    unary_vjp("relu", g, x, y, dx, |g, x, _| {
-        if x > T::Elem::zero() {
-            g
-        } else {
-            T::Elem::zero()
-        }
-    })
+    unary_vjp("relu", g, x, y, dx, elem::relu_vjp)
 }
 
 /// `y = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^−|x|)` so it neither overflows for
@@ -300,9 +249,7 @@ pub fn relu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owne
 /// # Errors
 /// Never.
 pub fn softplus<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, |v| {
-        v.max(T::Elem::zero()) + (-v.abs()).exp().ln_1p()
-    }))
+    Ok(map(x, elem::softplus))
 }
 
 /// VJP of [`softplus`]: `x̄ = ḡ·σ(x)`.
@@ -315,13 +262,8 @@ pub fn softplus_vjp<T: Tensor>(
     y: &T::Owned,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
-    unary_vjp("softplus", g, x, y, dx, |g, x, _| g * sigmoid_scalar(x))
+    unary_vjp("softplus", g, x, y, dx, elem::softplus_vjp)
 }
-
-/// `√(2/π)`, the scale inside GELU's tanh approximation.
-const GELU_K: f64 = 0.797_884_560_802_865_4;
-/// The cubic coefficient of GELU's tanh approximation.
-const GELU_C: f64 = 0.044_715;
 
 /// `y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, the tanh form of GELU.
 /// PyTorch `F.gelu(x, approximate="tanh")`, JAX `jax.nn.gelu(x, approximate=True)`.
@@ -329,14 +271,7 @@ const GELU_C: f64 = 0.044_715;
 /// # Errors
 /// Never.
 pub fn gelu<T: Tensor>(x: &T) -> Result<T::Owned> {
-    let (k, c, half) = (
-        T::Elem::from_f64(GELU_K),
-        T::Elem::from_f64(GELU_C),
-        T::Elem::from_f64(0.5),
-    );
-    Ok(map(x, move |v| {
-        half * v * (T::Elem::one() + (k * (v + c * v * v * v)).tanh())
-    }))
+    Ok(map(x, elem::gelu))
 }
 
 /// VJP of [`gelu`]: with `t = tanh(√(2/π)(x + 0.044715x³))`,
@@ -345,16 +280,7 @@ pub fn gelu<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// # Errors
 /// When `g` does not have `x`'s shape.
 pub fn gelu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
-    let (k, c, half) = (
-        T::Elem::from_f64(GELU_K),
-        T::Elem::from_f64(GELU_C),
-        T::Elem::from_f64(0.5),
-    );
-    let (one, three) = (T::Elem::one(), T::Elem::from_f64(3.0));
-    unary_vjp("gelu", g, x, y, dx, move |g, x, _| {
-        let t = (k * (x + c * x * x * x)).tanh();
-        g * (half * (one + t) + half * x * (one - t * t) * k * (one + three * c * x * x))
-    })
+    unary_vjp("gelu", g, x, y, dx, elem::gelu_vjp)
 }
 
 #[cfg(test)]
