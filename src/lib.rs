@@ -64,8 +64,8 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use tape_runtime::{
-        Acc, Accumulate, AnyTensor, NodeInfo, NotScalar, ScalarOutput, Tape, TapeError, at,
-        call_vjp, evaluated, grad_or_zeros, ops, present, record, record_opt, scalar_of,
+        Acc, Accumulate, AnyTensor, NodeInfo, NotScalar, ScalarOutput, Tape, TapeError, Tensor, at,
+        call_vjp, evaluated, fuse, grad_or_zeros, ops, present, record, record_opt, scalar_of,
         select_any_vjp, select_vjp, slot, slot_opt, taken,
     };
 }

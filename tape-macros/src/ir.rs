@@ -168,6 +168,9 @@ pub struct Node {
     /// parameter, a float literal, a reduction, an elementwise op of scalars): such nodes may
     /// skip the array kernels. Set by [`infer_scalars`].
     pub scalar: bool,
+    /// The fused elementwise group `_grad` computes the node in, if any (set on the copy of
+    /// the tape that `_grad` is generated from; see `codegen::fuse`).
+    pub group: Option<usize>,
     /// The branch conditions under which the node is evaluated (all must hold; `(c, false)`
     /// means condition `c` is false). Empty outside any `if`.
     pub guard: Vec<(NodeId, bool)>,

@@ -164,6 +164,7 @@ impl Lowerer {
             span,
             requires_grad,
             scalar: false,
+            group: None,
             guard: self.guard.clone(),
         });
         id

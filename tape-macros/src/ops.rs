@@ -59,6 +59,9 @@ pub struct OpSpec {
     /// Elementwise: `ops::elem::<name>` and `<name>_vjp` compute it on one float, which
     /// generated code calls directly where every operand is a scalar.
     pub elementwise: bool,
+    /// What the elementwise op's VJP reads besides the cotangent: a fused loop keeps just
+    /// those values for its backward pass.
+    pub reads: Reads,
     /// The array kernel checks something `ops::elem` does not (`ln`'s domain, `clamp`'s
     /// bounds), so scalars go through the kernel too.
     pub checked: bool,
@@ -84,8 +87,34 @@ const fn op(
         configs,
         output: Output::Tensor,
         elementwise: false,
+        reads: Reads::Nothing,
         checked: false,
         returns_option: false,
+    }
+}
+
+/// What an elementwise op's VJP reads besides the cotangent (`ops::elem::<op>_vjp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Nothing (`add`, `sub`, `neg`).
+    Nothing,
+    /// The operands (`mul`: `ā = ḡ·b`).
+    Operands,
+    /// The output (`tanh`: `x̄ = ḡ·(1 − y²)`).
+    Output,
+    /// Both (`sqrt`).
+    Both,
+}
+
+impl Reads {
+    /// Whether the VJP reads the operands.
+    pub fn operands(self) -> bool {
+        matches!(self, Reads::Operands | Reads::Both)
+    }
+
+    /// Whether the VJP reads the output.
+    pub fn output(self) -> bool {
+        matches!(self, Reads::Output | Reads::Both)
     }
 }
 
@@ -98,19 +127,21 @@ impl OpSpec {
         }
     }
 
-    /// The same row, for an elementwise op with its math in `ops::elem`.
-    const fn elementwise(self) -> OpSpec {
+    /// The same row, for an elementwise op with its math in `ops::elem`, whose VJP reads
+    /// `reads`.
+    const fn elementwise(self, reads: Reads) -> OpSpec {
         OpSpec {
             elementwise: true,
+            reads,
             ..self
         }
     }
 
     /// The same row, for an elementwise op whose kernel checks its operands.
-    const fn checked(self) -> OpSpec {
+    const fn checked(self, reads: Reads) -> OpSpec {
         OpSpec {
             checked: true,
-            ..self.elementwise()
+            ..self.elementwise(reads)
         }
     }
 
@@ -123,6 +154,11 @@ impl OpSpec {
     }
 }
 
+const NOTHING: Reads = Reads::Nothing;
+const OPERANDS: Reads = Reads::Operands;
+const OUTPUT: Reads = Reads::Output;
+const BOTH: Reads = Reads::Both;
+
 const NONE: &[Config] = &[];
 const I32: &[Config] = &[Config::I32];
 const ELEM: &[Config] = &[Config::Elem];
@@ -134,29 +170,29 @@ const USIZE: &[Config] = &[Config::Usize];
 #[rustfmt::skip]
 pub static OPS: &[OpSpec] = &[
     // arithmetic
-    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(),
-    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(),
-    op("mul", "arith", &[Binary("*")], 2, NONE).elementwise(),
-    op("div", "arith", &[Binary("/")], 2, NONE).elementwise(),
-    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(),
+    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(NOTHING),
+    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(NOTHING),
+    op("mul", "arith", &[Binary("*")], 2, NONE).elementwise(OPERANDS),
+    op("div", "arith", &[Binary("/")], 2, NONE).elementwise(OPERANDS),
+    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(NOTHING),
     // unary
-    op("exp", "unary", &[Method("exp"), Function("exp")], 1, NONE).elementwise(),
-    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE).checked(),
-    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE).elementwise(),
-    op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32).elementwise(),
-    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM).elementwise(),
-    op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE).elementwise(),
-    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(),
-    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(),
-    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, NONE).elementwise(),
-    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(),
-    op("relu", "unary", &[Function("relu")], 1, NONE).elementwise(),
-    op("softplus", "unary", &[Function("softplus")], 1, NONE).elementwise(),
-    op("gelu", "unary", &[Function("gelu")], 1, NONE).elementwise(),
+    op("exp", "unary", &[Method("exp"), Function("exp")], 1, NONE).elementwise(OUTPUT),
+    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE).checked(OPERANDS),
+    op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE).elementwise(BOTH),
+    op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32).elementwise(OPERANDS),
+    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM).elementwise(OPERANDS),
+    op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE).elementwise(OPERANDS),
+    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(OPERANDS),
+    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(OPERANDS),
+    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, NONE).elementwise(OUTPUT),
+    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(OUTPUT),
+    op("relu", "unary", &[Function("relu")], 1, NONE).elementwise(OPERANDS),
+    op("softplus", "unary", &[Function("softplus")], 1, NONE).elementwise(OPERANDS),
+    op("gelu", "unary", &[Function("gelu")], 1, NONE).elementwise(OPERANDS),
     // binary elementwise
-    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, NONE).elementwise(),
-    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE).elementwise(),
-    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, BOUNDS).checked(),
+    op("maximum", "compare", &[Function("maximum"), Method("max")], 2, NONE).elementwise(OPERANDS),
+    op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE).elementwise(OPERANDS),
+    op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, BOUNDS).checked(OPERANDS),
     // linear algebra
     op("dot", "linalg", &[Method("dot"), Function("dot")], 2, NONE),
     op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, NONE),

@@ -6,6 +6,7 @@
 //! - [`TapeError`]: every failure, naming the node, the op and the shapes;
 //! - [`AnyTensor`], [`NodeInfo`]: shape-erased values and the rows of a static tape;
 //! - [`functions`]: the plain op functions the prelude exports;
+//! - [`fuse`]: helpers for the fused elementwise loops of `_grad`;
 //! - [`gradcheck`]: central differences in `f64`, for tests.
 //!
 //! Most users never name this crate: `tape::prelude` brings what a differentiable function
@@ -20,6 +21,7 @@ pub mod broadcast;
 pub mod error;
 pub mod float;
 pub mod functions;
+pub mod fuse;
 pub mod gradcheck;
 pub mod node;
 pub mod ops;

@@ -29,6 +29,7 @@
 //! a `_grad` that fails to compile where it is called, saying why.
 
 use super::forward::{Purpose, emit_forward, tape_table};
+use super::fuse;
 use super::reverse::emit_reverse;
 use super::{idents, items, runtime, value_ref, verbatim};
 use crate::ir::{Elem, Tape};
@@ -90,6 +91,8 @@ fn emit_struct(tape: &Tape) -> TokenStream {
 }
 
 fn emit_fn(tape: &Tape) -> TokenStream {
+    let (fused, groups) = fuse::plan(tape);
+    let tape = &fused;
     let (vis, name) = (&tape.vis, &tape.name);
     let (generics, where_clause) = (&tape.generics, &tape.generics.where_clause);
     let rt = runtime();
@@ -119,12 +122,18 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         tape_table(tape),
     );
     let items = items(tape);
-    let forward = tape
-        .nodes
-        .iter()
-        .map(|node| emit_forward(tape, node.id, Purpose::Grad));
+    let forward = tape.nodes.iter().map(|node| match node.group {
+        Some(g) if groups[g].last() == node.id => fuse::emit_forward(tape, &groups[g]),
+        Some(_) => TokenStream::new(),
+        None => emit_forward(tape, node.id, Purpose::Grad),
+    });
     let elem = tape.elem.tokens();
-    let reverse = emit_reverse(tape, quote!(#rt::ops::arith::one::<#elem>()), false);
+    let reverse = emit_reverse(
+        tape,
+        quote!(#rt::ops::arith::one::<#elem>()),
+        false,
+        &groups,
+    );
     let out = idents::value(tape.output);
     let reached = tape.reached();
     let fields = tape.params.iter().filter(|p| p.differentiable()).map(|p| {

@@ -22,6 +22,7 @@
 //! node (`x * x`) lends a temporary slot for its second use, merged after the call.
 
 use super::forward::config_value;
+use super::fuse::{self, Group};
 use super::{idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
@@ -32,7 +33,15 @@ use quote::{quote, quote_spanned};
 ///
 /// With `recompute_calls`, a call's block calls the callee's `_vjp` again for its pullback
 /// (for `f_vjp`, whose forward pass cannot keep pullbacks that borrow its locals).
-pub fn emit_reverse(tape: &Tape, seed: TokenStream, recompute_calls: bool) -> TokenStream {
+///
+/// `groups` are the fused groups of [`fuse::plan`] (none outside `_grad`): each gets one block,
+/// at its last node.
+pub fn emit_reverse(
+    tape: &Tape,
+    seed: TokenStream,
+    recompute_calls: bool,
+    groups: &[Group],
+) -> TokenStream {
     let reached = tape.reached();
     if !reached[tape.output.0] {
         return TokenStream::new();
@@ -55,12 +64,25 @@ pub fn emit_reverse(tape: &Tape, seed: TokenStream, recompute_calls: bool) -> To
                 quote!(let mut #g = #rt::slot(#v);)
             }
         });
-    let blocks = tape
-        .nodes
-        .iter()
-        .rev()
-        .filter(|n| reached[n.id.0])
-        .filter_map(|n| emit_block(tape, n.id, &reached, recompute_calls));
+    let blocks = tape.nodes.iter().rev().filter_map(|n| match n.group {
+        Some(g) if groups[g].last() == n.id => {
+            let group = &groups[g];
+            if !group.members.iter().any(|m| reached[m.0]) {
+                return None;
+            }
+            let fallback = group
+                .members
+                .iter()
+                .rev()
+                .filter(|m| reached[m.0])
+                .filter_map(|m| emit_block(tape, *m, &reached, recompute_calls))
+                .collect();
+            Some(fuse::emit_backward(tape, group, &reached, fallback))
+        }
+        Some(_) => None,
+        None if reached[n.id.0] => emit_block(tape, n.id, &reached, recompute_calls),
+        None => None,
+    });
     quote! {
         let mut #seed_slot = ::core::option::Option::Some(#seed);
         #(#slots)*

@@ -1,0 +1,548 @@
+//! Fused elementwise groups: `_grad` computes a run of elementwise ops on arrays in one loop,
+//! forward and backward, on plain floats through `ops::elem`.
+//!
+//! Input: the tape of `y = tanh(&(&y * a + b)) * x`, steps of a chain (nodes `mul`, `add`,
+//! `tanh`, `mul`, then the next step's).
+//!
+//! Output, at the position of the group's last node:
+//!
+//! ```text
+//! let (__tape_v3, …, __tape_v10, __tape_fuse10) = if let (Some(len), Some(x0), …) =
+//!     (fuse::common_len(&[shape(x), shape(a), …]), fuse::slice(x), …)
+//! {
+//!     for s in 0..fuse::strips(len) {             // strips of fuse::LANES elements
+//!         let xs0 = fuse::load(x0, base);
+//!         let e3 = fuse::lanes(|l| elem::mul(xs0[l], xs1[l]));
+//!         …                                       // every node over the strip, in order
+//!         fuse::store(&mut o10, &e10, base, len); // the outputs (nodes read after the group)
+//!         saved.extend_from_slice(&e5);           // the values the backward loop reads
+//!     }
+//!     (None, …, Some(output(o10, shape)?), Some((len, saved, (x0, …))))
+//! } else {
+//!     // op by op, with the array kernels (broadcasting, strided views, and their errors)
+//!     (Some(at(mul(x, a), 3, None)?), …, None)
+//! };
+//! ```
+//!
+//! The reverse sweep gets one block for the group: the backward loop over the same strips
+//! where the group ran fused (member cotangents as strips, the inputs' gradients summed into
+//! one buffer each), the members' own VJP blocks otherwise.
+//!
+//! A group is a run of elementwise, non-scalar, unguarded nodes that no other node reads until
+//! the run ends, so its block in the reverse sweep comes after every reader's. A run of one
+//! node is left alone. Strips rather than single elements: each node runs over `LANES`
+//! independent elements before the next, so a chain of `tanh`s does not wait on each result.
+
+use super::forward::config_value;
+use super::{idents, is_optional, name_literal, runtime, value_ref};
+use crate::ir::{NodeId, NodeKind, Tape, Verbatim};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use std::collections::{BTreeSet, HashMap};
+
+/// One fused group.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Its nodes, in tape order.
+    pub members: Vec<NodeId>,
+    /// Nodes outside the group that its nodes read, arrays (known scalars are in `scalars`).
+    pub inputs: Vec<NodeId>,
+    /// Known-scalar nodes outside the group that its nodes read.
+    pub scalars: Vec<NodeId>,
+    /// Members read after the group: materialized as arrays.
+    pub outputs: Vec<NodeId>,
+    /// Members whose values the backward loop reads.
+    pub saved: Vec<NodeId>,
+}
+
+impl Group {
+    /// The last member: where the group's forward code goes, and its backward block.
+    pub fn last(&self) -> NodeId {
+        self.members[self.members.len() - 1]
+    }
+}
+
+/// The fusion plan for `_grad`: a copy of the tape with [`Node::group`](crate::ir::Node)
+/// set, and the groups.
+pub fn plan(tape: &Tape) -> (Tape, Vec<Group>) {
+    let groups = split_runs(tape);
+    let mut fused = tape.clone();
+    for (g, group) in groups.iter().enumerate() {
+        for m in &group.members {
+            fused.nodes[m.0].group = Some(g);
+        }
+    }
+    (fused, groups)
+}
+
+/// The runs of eligible nodes, each ended by the first outside node that reads it.
+fn split_runs(tape: &Tape) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let mut open: Vec<NodeId> = Vec::new();
+    let mut in_open = vec![false; tape.nodes.len()];
+    let close = |open: &mut Vec<NodeId>, in_open: &mut Vec<bool>, groups: &mut Vec<Group>| {
+        for m in open.iter() {
+            in_open[m.0] = false;
+        }
+        if open.len() >= 2 {
+            groups.push(group(tape, std::mem::take(open)));
+        }
+        open.clear();
+    };
+    for node in &tape.nodes {
+        if eligible(tape, node.id) {
+            open.push(node.id);
+            in_open[node.id.0] = true;
+        } else if uses(tape, node.id).iter().any(|u| in_open[u.0]) {
+            close(&mut open, &mut in_open, &mut groups);
+        }
+    }
+    close(&mut open, &mut in_open, &mut groups);
+    groups
+}
+
+/// Whether a node may join a group: an elementwise op on arrays outside any branch, that is
+/// not the function's output and has no constant argument reading other nodes.
+fn eligible(tape: &Tape, id: NodeId) -> bool {
+    let node = tape.node(id);
+    let NodeKind::Op { op, args, configs } = &node.kind else {
+        return false;
+    };
+    op.elementwise
+        && !op.checked
+        && !node.scalar
+        && node.guard.is_empty()
+        && id != tape.output
+        && configs.iter().all(|c| c.captures.is_empty())
+        && args.iter().all(|a| !is_optional(tape, *a))
+}
+
+/// Every node whose value node `id` reads: its operands, and the names its constant code
+/// captures.
+fn uses(tape: &Tape, id: NodeId) -> Vec<NodeId> {
+    let node = tape.node(id);
+    let mut out = node.parents();
+    let captured = |code: &Verbatim, out: &mut Vec<NodeId>| {
+        out.extend(code.captures.iter().map(|c| c.node));
+    };
+    match &node.kind {
+        NodeKind::Const(code) | NodeKind::Cond(code) => captured(code, &mut out),
+        NodeKind::Select { cond, .. } => out.push(*cond),
+        NodeKind::Op { configs, .. } => configs.iter().for_each(|c| captured(c, &mut out)),
+        NodeKind::Param(_) | NodeKind::Call { .. } => {}
+    }
+    out
+}
+
+fn group(tape: &Tape, members: Vec<NodeId>) -> Group {
+    let set: BTreeSet<NodeId> = members.iter().copied().collect();
+    let last = members[members.len() - 1];
+    // Read after the group: by a later node, the output, or the auxiliary outputs.
+    let mut read_after: BTreeSet<NodeId> = BTreeSet::new();
+    for node in &tape.nodes[last.0 + 1..] {
+        read_after.extend(uses(tape, node.id).into_iter().filter(|u| set.contains(u)));
+    }
+    if let Some(aux) = &tape.aux {
+        read_after.extend(
+            aux.code
+                .captures
+                .iter()
+                .map(|c| c.node)
+                .filter(|n| set.contains(n)),
+        );
+    }
+    let reached = tape.reached();
+    let mut inputs = Vec::new();
+    let mut scalars = Vec::new();
+    let mut saved = BTreeSet::new();
+    for m in &members {
+        let NodeKind::Op { op, args, .. } = &tape.node(*m).kind else {
+            continue;
+        };
+        for a in args {
+            if set.contains(a) {
+                if op.reads.operands() && reached[m.0] {
+                    saved.insert(*a);
+                }
+            } else if tape.node(*a).scalar {
+                if !scalars.contains(a) {
+                    scalars.push(*a);
+                }
+            } else if !inputs.contains(a) {
+                inputs.push(*a);
+            }
+        }
+        if op.reads.output() && reached[m.0] {
+            saved.insert(*m);
+        }
+    }
+    Group {
+        outputs: members
+            .iter()
+            .copied()
+            .filter(|m| read_after.contains(m))
+            .collect(),
+        members,
+        inputs,
+        scalars,
+        saved: saved.into_iter().collect(),
+    }
+}
+
+/// A local of the fused code: `__tape_<prefix><n>`, hygienic.
+fn local(prefix: &str, n: impl std::fmt::Display) -> Ident {
+    format_ident!(
+        "__tape_{}{}",
+        prefix,
+        n.to_string(),
+        span = Span::mixed_site()
+    )
+}
+
+fn input_slice(k: usize) -> Ident {
+    local("x", k)
+}
+
+fn input_strip(k: usize) -> Ident {
+    local("xs", k)
+}
+
+fn element(id: NodeId) -> Ident {
+    local("e", id.0)
+}
+
+fn out_buffer(id: NodeId) -> Ident {
+    local("o", id.0)
+}
+
+fn input_grad(k: usize) -> Ident {
+    local("dx", k)
+}
+
+fn output_grad(id: NodeId) -> Ident {
+    local("go", id.0)
+}
+
+fn output_grad_strip(id: NodeId) -> Ident {
+    local("gs", id.0)
+}
+
+fn partial(id: NodeId) -> Ident {
+    local("p", id.0)
+}
+
+fn partial_part(id: NodeId, k: usize) -> Ident {
+    local("p", format!("{}_{}", id.0, k))
+}
+
+fn scalar_grad(id: NodeId) -> Ident {
+    local("ds", id.0)
+}
+
+/// The local holding a group's fused state: `Some((len, saved, input slices))` where it ran
+/// fused.
+pub fn state(group: &Group) -> Ident {
+    local("fuse", group.last().0)
+}
+
+fn config_copy(id: NodeId, k: usize) -> Ident {
+    local("k", format!("{}_{}", id.0, k))
+}
+
+/// The members' constant arguments, read once before a loop (`taken(..)?` cannot run inside
+/// the loop's closures).
+fn config_copies(tape: &Tape, group: &Group) -> Vec<TokenStream> {
+    let mut out = Vec::new();
+    for m in &group.members {
+        if let NodeKind::Op { configs, .. } = &tape.node(*m).kind {
+            for k in 0..configs.len() {
+                let (cv, value) = (config_copy(*m, k), config_value(tape, *m, k));
+                out.push(quote!(let #cv = #value;));
+            }
+        }
+    }
+    out
+}
+
+fn ident(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// A member's operand in lane `l` of a strip: another member's, an input's, or a scalar.
+fn operand(tape: &Tape, group: &Group, a: NodeId) -> TokenStream {
+    let l = ident("__tape_l");
+    if let Some(k) = group.inputs.iter().position(|x| *x == a) {
+        let x = input_strip(k);
+        quote!(#x[#l])
+    } else if group.scalars.contains(&a) {
+        super::scalar_value(tape, a)
+    } else {
+        let e = element(a);
+        quote!(#e[#l])
+    }
+}
+
+/// The group's forward code: the fused loop, or the op-by-op fallback.
+pub fn emit_forward(tape: &Tape, group: &Group) -> TokenStream {
+    let rt = runtime();
+    let elem = tape.elem.tokens();
+    let (len, s, l, saved) = (
+        ident("__tape_len"),
+        ident("__tape_s"),
+        ident("__tape_l"),
+        ident("__tape_saved"),
+    );
+    let base = ident("__tape_base");
+    let values: Vec<_> = group.members.iter().map(|m| idents::value(*m)).collect();
+    let st = state(group);
+    let slices: Vec<_> = (0..group.inputs.len()).map(input_slice).collect();
+    let strips: Vec<_> = (0..group.inputs.len()).map(input_strip).collect();
+    let input_refs: Vec<_> = group.inputs.iter().map(|x| value_ref(tape, *x)).collect();
+    let first = &input_refs[0];
+    // Configs are constants (no captures): evaluated once, before either path.
+    let mut config_binds = Vec::new();
+    for m in &group.members {
+        if let NodeKind::Op { configs, .. } = &tape.node(*m).kind {
+            for (k, c) in configs.iter().enumerate() {
+                let cid = idents::config(*m, k);
+                let code = &c.tokens;
+                config_binds.push(quote!(let #cid = ::core::option::Option::Some(#code);));
+            }
+        }
+    }
+    // The loop body: every member over the strip, in tape order.
+    let mut body = Vec::new();
+    for m in &group.members {
+        let node = tape.node(*m);
+        let NodeKind::Op { op, args, configs } = &node.kind else {
+            continue;
+        };
+        let kernel = syn::Ident::new(op.name, Span::call_site());
+        let e = element(*m);
+        let ops = args.iter().map(|a| operand(tape, group, *a));
+        let cfg = (0..configs.len()).map(|k| config_copy(*m, k));
+        body.push(quote_spanned! {node.span=>
+            let #e: [#elem; #rt::fuse::LANES] =
+                #rt::fuse::lanes(|#l| #rt::ops::elem::#kernel(#(#ops,)* #(#cfg,)*));
+        });
+    }
+    let outs: Vec<_> = group.outputs.iter().map(|o| out_buffer(*o)).collect();
+    let out_elems: Vec<_> = group.outputs.iter().map(|o| element(*o)).collect();
+    let saved_elems: Vec<_> = group.saved.iter().map(|s| element(*s)).collect();
+    let n_saved = group.saved.len();
+    let fused_values = group.members.iter().map(|m| {
+        if group.outputs.contains(m) {
+            let o = out_buffer(*m);
+            let (index, name) = (m.0, name_literal(tape, *m));
+            quote! {
+                ::core::option::Option::Some(#rt::at(
+                    #rt::fuse::output(#o, #rt::Tensor::shape_of(#first)), #index, #name)?)
+            }
+        } else {
+            quote!(::core::option::Option::None)
+        }
+    });
+    // The fallback: every member by its kernel.
+    let fallback = group.members.iter().map(|m| {
+        let node = tape.node(*m);
+        let NodeKind::Op { op, args, configs } = &node.kind else {
+            return TokenStream::new();
+        };
+        let kernel = syn::Ident::new(op.name, Span::call_site());
+        let family = syn::Ident::new(op.family, Span::call_site());
+        let v = idents::value(*m);
+        let ops = args.iter().map(|a| value_ref(tape, *a));
+        let cfg = (0..configs.len()).map(|k| config_value(tape, *m, k));
+        let (index, name) = (m.0, name_literal(tape, *m));
+        let call = quote_spanned! {node.span=>
+            #rt::ops::#family::#kernel(#(#ops,)* #(#cfg,)*)
+        };
+        quote!(let #v = ::core::option::Option::Some(#rt::at(#call, #index, #name)?);)
+    });
+    let copies = config_copies(tape, group);
+    let shapes = input_refs.iter().map(|x| quote!(#rt::Tensor::shape_of(#x)));
+    let slice_calls = input_refs.iter().map(|x| quote!(#rt::fuse::slice(#x)));
+    let somes = slices
+        .iter()
+        .map(|s| quote!(::core::option::Option::Some(#s)));
+    quote! {
+        #(#config_binds)*
+        let (#(#values,)* #st) = if let (::core::option::Option::Some(#len), #(#somes,)*) =
+            (#rt::fuse::common_len(&[#(#shapes),*]), #(#slice_calls,)*)
+        {
+            #(#copies)*
+            #(let mut #outs: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)*
+            let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
+                #rt::fuse::strips(#len) * #n_saved * #rt::fuse::LANES,
+            );
+            for #s in 0..#rt::fuse::strips(#len) {
+                let #base = #s * #rt::fuse::LANES;
+                #(let #strips = #rt::fuse::load(#slices, #base);)*
+                #(#body)*
+                #(#rt::fuse::store(&mut #outs, &#out_elems, #base, #len);)*
+                #(#saved.extend_from_slice(&#saved_elems);)*
+            }
+            (#(#fused_values,)* ::core::option::Option::Some((#len, #saved, (#(#slices,)*))))
+        } else {
+            #(#fallback)*
+            (#(#values,)* ::core::option::Option::None)
+        };
+    }
+}
+
+/// The group's reverse block: the backward loop where the group ran fused, else `fallback`
+/// (the members' own VJP blocks, last first).
+pub fn emit_backward(
+    tape: &Tape,
+    group: &Group,
+    reached: &[bool],
+    fallback: Vec<TokenStream>,
+) -> TokenStream {
+    let rt = runtime();
+    let elem = tape.elem.tokens();
+    let (len, s, l, saved) = (
+        ident("__tape_len"),
+        ident("__tape_s"),
+        ident("__tape_l"),
+        ident("__tape_saved"),
+    );
+    let base = ident("__tape_base");
+    let st = state(group);
+    let slices: Vec<_> = (0..group.inputs.len()).map(input_slice).collect();
+    let zero = quote!(#rt::ops::arith::zero::<#elem>());
+    let n_saved = group.saved.len();
+    // The cotangents the group's outputs received.
+    let reached_outputs: Vec<NodeId> = group
+        .outputs
+        .iter()
+        .copied()
+        .filter(|o| reached[o.0])
+        .collect();
+    let output_grads = reached_outputs.iter().map(|o| {
+        let (go, slot) = (output_grad(*o), idents::grad(*o));
+        let (index, name) = (o.0, name_literal(tape, *o));
+        quote!(let #go = #rt::at(#rt::fuse::cotangent(&#slot, #len), #index, #name)?;)
+    });
+    let output_strips = reached_outputs.iter().map(|o| {
+        let (go, gs) = (output_grad(*o), output_grad_strip(*o));
+        quote!(let #gs = #rt::fuse::load_cotangent(&#go, #base);)
+    });
+    // Gradient buffers of the reached inputs, and sums for reached scalars.
+    let input_grads = group
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| reached[x.0])
+        .map(|(k, _)| {
+            let d = input_grad(k);
+            quote!(let mut #d = #rt::fuse::zeros::<#elem>(#len);)
+        });
+    let scalar_sums = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {
+        let p = scalar_grad(*s);
+        quote!(let mut #p = #zero;)
+    });
+    let input_strips = group.inputs.iter().enumerate().map(|(k, _)| {
+        let (x, xs) = (input_slice(k), input_strip(k));
+        quote!(let #xs = #rt::fuse::load(#x, #base);)
+    });
+    let loads = group.saved.iter().enumerate().map(|(k, m)| {
+        let e = element(*m);
+        quote!(let #e = #rt::fuse::saved(#saved, #s, #n_saved, #k);)
+    });
+    // Every reached member, last to first, over the strip.
+    let mut contributions: HashMap<NodeId, Vec<Ident>> = HashMap::new();
+    let mut body = Vec::new();
+    for m in group.members.iter().rev().filter(|m| reached[m.0]) {
+        let node = tape.node(*m);
+        let NodeKind::Op { op, args, configs } = &node.kind else {
+            continue;
+        };
+        let mut terms = contributions.remove(m).unwrap_or_default();
+        if reached_outputs.contains(m) {
+            terms.push(output_grad_strip(*m));
+        }
+        if terms.is_empty() {
+            continue;
+        }
+        let c = ident("__tape_c");
+        let d = partial(*m);
+        let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+        let value_or_zero = |n: NodeId| {
+            if group.saved.contains(&n) || !group.members.contains(&n) {
+                operand(tape, group, n)
+            } else {
+                zero.clone()
+            }
+        };
+        let ops = args.iter().map(|a| value_or_zero(*a));
+        let y = (args.len() == 1).then(|| value_or_zero(*m));
+        let cfg = (0..configs.len()).map(|k| config_copy(*m, k));
+        body.push(quote_spanned! {node.span=>
+            let #c: [#elem; #rt::fuse::LANES] = #rt::fuse::lanes(|#l| #(#terms[#l])+*);
+            let #d = #rt::fuse::lanes(|#l| #rt::ops::elem::#vjp(#c[#l], #(#ops,)* #y #(, #cfg)*));
+        });
+        let parts: Vec<Ident> = if args.len() == 1 {
+            vec![d.clone()]
+        } else {
+            let (p0, p1) = (partial_part(*m, 0), partial_part(*m, 1));
+            body.push(quote! {
+                let #p0: [#elem; #rt::fuse::LANES] = #rt::fuse::lanes(|#l| #d[#l].0);
+                let #p1: [#elem; #rt::fuse::LANES] = #rt::fuse::lanes(|#l| #d[#l].1);
+            });
+            vec![p0, p1]
+        };
+        for (a, part) in args.iter().zip(parts) {
+            if !reached[a.0] {
+                continue;
+            }
+            if group.members.contains(a) {
+                contributions.entry(*a).or_default().push(part);
+            } else if let Some(k) = group.inputs.iter().position(|x| x == a) {
+                let dx = input_grad(k);
+                body.push(quote!(#rt::fuse::add_to(&mut #dx, &#part, #base);));
+            } else {
+                let p = scalar_grad(*a);
+                body.push(quote!(#p += #rt::fuse::sum_valid(&#part, #base, #len);));
+            }
+        }
+    }
+    // After the loop: the inputs' gradients into their slots.
+    let copies = config_copies(tape, group);
+    let (index, name) = (group.last().0, name_literal(tape, group.last()));
+    let puts_inputs = group
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| reached[x.0])
+        .map(|(k, x)| {
+            let (d, slot, like) = (input_grad(k), idents::grad(*x), value_ref(tape, *x));
+            quote! {
+                let #d = #rt::at(#rt::fuse::output(#d, #rt::Tensor::shape_of(#like)), #index, #name)?;
+                #rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #name)?;
+            }
+        });
+    let puts_scalars = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {
+        let (p, slot) = (scalar_grad(*s), idents::grad(*s));
+        quote!(#rt::ops::elem::accumulate(&mut #slot, #p);)
+    });
+    quote! {
+        if let ::core::option::Option::Some((#len, #saved, (#(#slices,)*))) = &#st {
+            let #len = *#len;
+            #(#copies)*
+            #(#output_grads)*
+            #(#input_grads)*
+            #(#scalar_sums)*
+            for #s in 0..#rt::fuse::strips(#len) {
+                let #base = #s * #rt::fuse::LANES;
+                #(#input_strips)*
+                #(#output_strips)*
+                #(#loads)*
+                #(#body)*
+            }
+            #(#puts_inputs)*
+            #(#puts_scalars)*
+        } else {
+            #(#fallback)*
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Helpers for fused elementwise groups.
+//!
+//! `_grad` compiles a run of elementwise ops on arrays (`tanh(&(&y * a + b)) * x`) into one
+//! loop over the elements, forward and backward, calling [`ops::elem`](crate::ops::elem) on
+//! plain floats: no array per intermediate node, one buffer for the values the backward loop
+//! reads. It does so when the group's array inputs all have one shape and are contiguous, and
+//! falls back to the op-by-op kernels otherwise (broadcasting, strided views), which also
+//! report any error.
+
+use crate::error::{Result, TapeError};
+use crate::float::Float;
+use crate::tensor::{Tensor, Value};
+use ndarray::{Array, IxDyn};
+use std::borrow::Cow;
+
+/// The elements of `x` as a slice, if it is contiguous in standard order.
+#[inline]
+pub fn slice<T: Tensor + ?Sized>(x: &T) -> Option<&[T::Elem]> {
+    x.as_view().to_slice()
+}
+
+/// The common length of a group's array inputs if they all have the first one's shape.
+#[inline]
+pub fn common_len(shapes: &[&[usize]]) -> Option<usize> {
+    let (first, rest) = shapes.split_first()?;
+    if rest.iter().all(|s| s == first) {
+        Some(first.iter().product())
+    } else {
+        None
+    }
+}
+
+/// A group output: `data` (in standard order) as a value of shape `shape`.
+///
+/// # Errors
+/// [`TapeError::Rank`] if `shape` does not have `V`'s number of dimensions (generated code
+/// passes the shape of an input of the same type, so this does not happen).
+pub fn output<V: Value>(data: Vec<V::Elem>, shape: &[usize]) -> Result<V> {
+    let array = Array::from_shape_vec(IxDyn(shape), data)
+        .map_err(|_| TapeError::rank("fuse", "has as many elements as its shape", shape))?;
+    array
+        .into_dimensionality::<V::Dim>()
+        .map(V::from_array)
+        .map_err(|_| TapeError::rank("fuse", "has its value's number of dimensions", shape))
+}
+
+/// The cotangent a group output received, as `len` contiguous elements (copied only if it is
+/// strided); `None` if nothing reached it.
+///
+/// # Errors
+/// [`TapeError::ContributionShape`] if it does not have `len` elements.
+pub fn cotangent<V: Value>(slot: &Option<V>, len: usize) -> Result<Option<Cow<'_, [V::Elem]>>> {
+    let Some(g) = slot else {
+        return Ok(None);
+    };
+    let view = g.as_view();
+    if view.len() != len {
+        return Err(TapeError::ContributionShape {
+            op: "fuse",
+            expected: vec![len],
+            got: view.shape().to_vec(),
+            node: None,
+        });
+    }
+    Ok(Some(match view.to_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(view.iter().copied().collect()),
+    }))
+}
+
+/// Zeros for a group input's gradient, accumulated element by element in the backward loop.
+pub fn zeros<F: Float>(len: usize) -> Vec<F> {
+    vec![F::zero(); len]
+}
+
+/// How many elements a fused loop computes side by side: each node of the group runs over a
+/// strip of this many elements before the next node does, so that independent elements
+/// overlap in the CPU (a chain of `tanh`s on one element would wait on each result) while the
+/// strip's values stay in registers and L1.
+pub const LANES: usize = 8;
+
+/// A strip of `LANES` elements of `x` from `base`, zeros past the end.
+#[inline(always)]
+pub fn load<F: Float>(x: &[F], base: usize) -> [F; LANES] {
+    let mut strip = [F::zero(); LANES];
+    let end = x.len().min(base + LANES);
+    if base < end {
+        strip[..end - base].copy_from_slice(&x[base..end]);
+    }
+    strip
+}
+
+/// A strip of the cotangent `g` (zeros where nothing reached the output).
+#[inline(always)]
+pub fn load_cotangent<F: Float>(g: &Option<Cow<'_, [F]>>, base: usize) -> [F; LANES] {
+    match g {
+        Some(g) => load(g, base),
+        None => [F::zero(); LANES],
+    }
+}
+
+/// Appends the strip's elements that lie before `len` to `out`.
+#[inline(always)]
+pub fn store<F: Float>(out: &mut Vec<F>, strip: &[F; LANES], base: usize, len: usize) {
+    let n = len.saturating_sub(base).min(LANES);
+    out.extend_from_slice(&strip[..n]);
+}
+
+/// Adds the strip's elements that lie before `len` to `total[base..]`.
+#[inline(always)]
+pub fn add_to<F: Float>(total: &mut [F], strip: &[F; LANES], base: usize) {
+    let end = total.len().min(base + LANES);
+    if base < end {
+        for (t, s) in total[base..end].iter_mut().zip(strip) {
+            *t += *s;
+        }
+    }
+}
+
+/// The strip of saved values `k` of strip `s` (`n` values saved per strip).
+#[inline(always)]
+pub fn saved<F: Float>(buffer: &[F], s: usize, n: usize, k: usize) -> [F; LANES] {
+    load(buffer, (s * n + k) * LANES)
+}
+
+/// `f` on each lane: `[f(0), …, f(LANES − 1)]`.
+#[inline(always)]
+pub fn lanes<T>(f: impl FnMut(usize) -> T) -> [T; LANES] {
+    std::array::from_fn(f)
+}
+
+/// The sum of the strip's elements that lie before `len`: a scalar input's share.
+#[inline(always)]
+pub fn sum_valid<F: Float>(strip: &[F; LANES], base: usize, len: usize) -> F {
+    let n = len.saturating_sub(base).min(LANES);
+    strip[..n].iter().fold(F::zero(), |acc, &v| acc + v)
+}
+
+/// How many strips cover `len` elements.
+#[inline(always)]
+pub fn strips(len: usize) -> usize {
+    len.div_ceil(LANES)
+}
