@@ -4,14 +4,16 @@
 //! loop over the elements, forward and backward, calling [`ops::elem`](crate::ops::elem) on
 //! plain floats: no array per intermediate node, one buffer for the values the backward loop
 //! reads. It does so when the group's array inputs all have one shape and are contiguous, and
-//! falls back to the op-by-op kernels otherwise (broadcasting, strided views), which also
-//! report any error.
+//! runs the whole gradient op by op otherwise (broadcasting, strided views), with the kernels
+//! that also report any error.
 
+use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
 use crate::tensor::{Tensor, Value};
 use ndarray::{Array, IxDyn};
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 /// The elements of `x` as a slice, if it is contiguous in standard order.
 #[inline]
@@ -30,11 +32,42 @@ pub fn common_len(shapes: &[&[usize]]) -> Option<usize> {
     }
 }
 
-/// A group output: `data` (in standard order) as a value of shape `shape`.
+/// The type of a node's value, known at compile time and nothing at run time: fused code
+/// derives each node's type from its operands' the way the op's kernel would, so that a group
+/// output has exactly the type the op-by-op code gives it.
+pub struct Ty<T>(PhantomData<fn() -> T>);
+
+/// The type of `x`.
+#[inline(always)]
+pub fn ty_of<T>(_x: &T) -> Ty<T> {
+    Ty(PhantomData)
+}
+
+/// The type of a binary elementwise op's value (`a + b`): the operands' broadcast type.
+#[inline(always)]
+pub fn ty_binary<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(_a: &Ty<A>, _b: &Ty<B>) -> Ty<A::Out> {
+    Ty(PhantomData)
+}
+
+/// The type of a unary elementwise op's value (`tanh(x)`): the operand's owned type.
+#[inline(always)]
+pub fn ty_unary<T: Tensor>(_x: &Ty<T>) -> Ty<T::Owned> {
+    Ty(PhantomData)
+}
+
+/// A group output: `data` (in standard order) as a value of type `V` and shape `shape`.
 ///
 /// # Errors
 /// [`TapeError::Rank`] if `shape` does not have `V`'s number of dimensions (generated code
-/// passes the shape of an input of the same type, so this does not happen).
+/// passes the shape of an input of the same rank, so this does not happen).
+pub fn output_as<V: Value>(data: Vec<V::Elem>, shape: &[usize], _ty: &Ty<V>) -> Result<V> {
+    output(data, shape)
+}
+
+/// `data` (in standard order) as a value of shape `shape`.
+///
+/// # Errors
+/// As [`output_as`].
 pub fn output<V: Value>(data: Vec<V::Elem>, shape: &[usize]) -> Result<V> {
     let array = Array::from_shape_vec(IxDyn(shape), data)
         .map_err(|_| TapeError::rank("fuse", "has as many elements as its shape", shape))?;
@@ -123,12 +156,6 @@ pub fn saved<F: Float>(buffer: &[F], s: usize, n: usize, k: usize) -> [F; LANES]
     load(buffer, (s * n + k) * LANES)
 }
 
-/// `f` on each lane: `[f(0), …, f(LANES − 1)]`.
-#[inline(always)]
-pub fn lanes<T>(f: impl FnMut(usize) -> T) -> [T; LANES] {
-    std::array::from_fn(f)
-}
-
 /// The sum of the strip's elements that lie before `len`: a scalar input's share.
 #[inline(always)]
 pub fn sum_valid<F: Float>(strip: &[F; LANES], base: usize, len: usize) -> F {
@@ -140,4 +167,81 @@ pub fn sum_valid<F: Float>(strip: &[F; LANES], base: usize, len: usize) -> F {
 #[inline(always)]
 pub fn strips(len: usize) -> usize {
     len.div_ceil(LANES)
+}
+
+/// A strip of `LANES` elements.
+pub type Strip<F> = [F; LANES];
+
+/// A scalar on every lane.
+#[inline(always)]
+pub fn splat<F: Float>(v: F) -> Strip<F> {
+    [v; LANES]
+}
+
+/// `f(x)` on every lane, for a unary op with a constant argument `c` (`powi`'s exponent).
+#[inline(always)]
+pub fn map1_with<F: Float, C: Copy>(x: &Strip<F>, c: C, f: impl Fn(F, C) -> F) -> Strip<F> {
+    let mut out = [F::zero(); LANES];
+    for l in 0..LANES {
+        out[l] = f(x[l], c);
+    }
+    out
+}
+
+/// `f(x)` on every lane.
+#[inline(always)]
+pub fn map1<F: Float>(x: &Strip<F>, f: impl Fn(F) -> F) -> Strip<F> {
+    map1_with(x, (), |x, ()| f(x))
+}
+
+/// `f(a, b)` on every lane.
+#[inline(always)]
+pub fn map2<F: Float>(a: &Strip<F>, b: &Strip<F>, f: impl Fn(F, F) -> F) -> Strip<F> {
+    let mut out = [F::zero(); LANES];
+    for l in 0..LANES {
+        out[l] = f(a[l], b[l]);
+    }
+    out
+}
+
+/// A unary op's VJP `f(ḡ, x, y, c)` on every lane, with a constant argument `c`.
+#[inline(always)]
+pub fn vjp1_with<F: Float, C: Copy>(
+    g: &Strip<F>,
+    x: &Strip<F>,
+    y: &Strip<F>,
+    c: C,
+    f: impl Fn(F, F, F, C) -> F,
+) -> Strip<F> {
+    let mut out = [F::zero(); LANES];
+    for l in 0..LANES {
+        out[l] = f(g[l], x[l], y[l], c);
+    }
+    out
+}
+
+/// A unary op's VJP `f(ḡ, x, y)` on every lane.
+#[inline(always)]
+pub fn vjp1<F: Float>(
+    g: &Strip<F>,
+    x: &Strip<F>,
+    y: &Strip<F>,
+    f: impl Fn(F, F, F) -> F,
+) -> Strip<F> {
+    vjp1_with(g, x, y, (), |g, x, y, ()| f(g, x, y))
+}
+
+/// A binary op's VJP `f(ḡ, a, b) = (ā, b̄)` on every lane.
+#[inline(always)]
+pub fn vjp2<F: Float>(
+    g: &Strip<F>,
+    a: &Strip<F>,
+    b: &Strip<F>,
+    f: impl Fn(F, F, F) -> (F, F),
+) -> (Strip<F>, Strip<F>) {
+    let (mut da, mut db) = ([F::zero(); LANES], [F::zero(); LANES]);
+    for l in 0..LANES {
+        (da[l], db[l]) = f(g[l], a[l], b[l]);
+    }
+    (da, db)
 }

@@ -12,7 +12,7 @@
 //! {
 //!     for s in 0..fuse::strips(len) {             // strips of fuse::LANES elements
 //!         let xs0 = fuse::load(x0, base);
-//!         let e3 = fuse::lanes(|l| elem::mul(xs0[l], xs1[l]));
+//!         for l in 0..LANES { e3[l] = elem::mul(xs0[l], xs1[l]); }
 //!         …                                       // every node over the strip, in order
 //!         fuse::store(&mut o10, &e10, base, len); // the outputs (nodes read after the group)
 //!         saved.extend_from_slice(&e5);           // the values the backward loop reads
@@ -245,6 +245,10 @@ pub fn state(group: &Group) -> Ident {
     local("fuse", group.last().0)
 }
 
+fn type_witness(id: NodeId) -> Ident {
+    local("t", id.0)
+}
+
 fn config_copy(id: NodeId, k: usize) -> Ident {
     local("k", format!("{}_{}", id.0, k))
 }
@@ -268,45 +272,45 @@ fn ident(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
 
-/// A member's operand in lane `l` of a strip: another member's, an input's, or a scalar.
+/// A member's operand as a strip: another member's, an input's, or a scalar on every lane.
 fn operand(tape: &Tape, group: &Group, a: NodeId) -> TokenStream {
-    let l = ident("__tape_l");
+    let rt = runtime();
     if let Some(k) = group.inputs.iter().position(|x| *x == a) {
         let x = input_strip(k);
-        quote!(#x[#l])
+        quote!(&#x)
     } else if group.scalars.contains(&a) {
-        super::scalar_value(tape, a)
+        let v = super::scalar_value(tape, a);
+        quote!(&#rt::fuse::splat(#v))
     } else {
         let e = element(a);
-        quote!(#e[#l])
+        quote!(&#e)
     }
 }
 
-/// The group's forward code: the fused loop, or the op-by-op fallback.
-pub fn emit_forward(tape: &Tape, group: &Group) -> TokenStream {
+/// The group's forward code: the fused loop, or (`unfused`) a return of the whole gradient
+/// computed op by op.
+pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenStream {
     let rt = runtime();
     let elem = tape.elem.tokens();
-    let (len, s, l, saved) = (
+    let (len, s, saved) = (
         ident("__tape_len"),
         ident("__tape_s"),
-        ident("__tape_l"),
         ident("__tape_saved"),
     );
     let base = ident("__tape_base");
-    let values: Vec<_> = group.members.iter().map(|m| idents::value(*m)).collect();
     let st = state(group);
     let slices: Vec<_> = (0..group.inputs.len()).map(input_slice).collect();
     let strips: Vec<_> = (0..group.inputs.len()).map(input_strip).collect();
     let input_refs: Vec<_> = group.inputs.iter().map(|x| value_ref(tape, *x)).collect();
     let first = &input_refs[0];
-    // Configs are constants (no captures): evaluated once, before either path.
+    // Configs are constants (no captures): evaluated once, before the loops.
     let mut config_binds = Vec::new();
     for m in &group.members {
         if let NodeKind::Op { configs, .. } = &tape.node(*m).kind {
             for (k, c) in configs.iter().enumerate() {
                 let cid = idents::config(*m, k);
                 let code = &c.tokens;
-                config_binds.push(quote!(let #cid = ::core::option::Option::Some(#code);));
+                config_binds.push(quote!(let #cid = #code;));
             }
         }
     }
@@ -321,43 +325,50 @@ pub fn emit_forward(tape: &Tape, group: &Group) -> TokenStream {
         let e = element(*m);
         let ops = args.iter().map(|a| operand(tape, group, *a));
         let cfg = (0..configs.len()).map(|k| config_copy(*m, k));
+        // One call per node with the op's function item, no closure and no loop here: rustc
+        // checks a closure or a loop together with its enclosing function, and thousands of
+        // them make that superlinear.
+        let f = quote!(#rt::ops::elem::#kernel);
+        let call = match (args.len(), cfg.len()) {
+            (1, 0) => quote!(#rt::fuse::map1(#(#ops,)* #f)),
+            (1, _) => quote!(#rt::fuse::map1_with(#(#ops,)* #(#cfg,)* #f)),
+            _ => quote!(#rt::fuse::map2(#(#ops,)* #f)),
+        };
         body.push(quote_spanned! {node.span=>
-            let #e: [#elem; #rt::fuse::LANES] =
-                #rt::fuse::lanes(|#l| #rt::ops::elem::#kernel(#(#ops,)* #(#cfg,)*));
+            let #e: #rt::fuse::Strip<#elem> = #call;
         });
     }
     let outs: Vec<_> = group.outputs.iter().map(|o| out_buffer(*o)).collect();
     let out_elems: Vec<_> = group.outputs.iter().map(|o| element(*o)).collect();
     let saved_elems: Vec<_> = group.saved.iter().map(|s| element(*s)).collect();
     let n_saved = group.saved.len();
-    let fused_values = group.members.iter().map(|m| {
-        if group.outputs.contains(m) {
-            let o = out_buffer(*m);
-            let (index, name) = (m.0, name_literal(tape, *m));
-            quote! {
-                ::core::option::Option::Some(#rt::at(
-                    #rt::fuse::output(#o, #rt::Tensor::shape_of(#first)), #index, #name)?)
-            }
-        } else {
-            quote!(::core::option::Option::None)
-        }
-    });
-    // The fallback: every member by its kernel.
-    let fallback = group.members.iter().map(|m| {
-        let node = tape.node(*m);
-        let NodeKind::Op { op, args, configs } = &node.kind else {
+    // Each member's type, derived from its operands' as its kernel would.
+    let types = group.members.iter().map(|m| {
+        let NodeKind::Op { args, .. } = &tape.node(*m).kind else {
             return TokenStream::new();
         };
-        let kernel = syn::Ident::new(op.name, Span::call_site());
-        let family = syn::Ident::new(op.family, Span::call_site());
-        let v = idents::value(*m);
-        let ops = args.iter().map(|a| value_ref(tape, *a));
-        let cfg = (0..configs.len()).map(|k| config_value(tape, *m, k));
-        let (index, name) = (m.0, name_literal(tape, *m));
-        let call = quote_spanned! {node.span=>
-            #rt::ops::#family::#kernel(#(#ops,)* #(#cfg,)*)
-        };
-        quote!(let #v = ::core::option::Option::Some(#rt::at(#call, #index, #name)?);)
+        let t = type_witness(*m);
+        let operand_types = args.iter().map(|a| {
+            if group.members.contains(a) {
+                let ta = type_witness(*a);
+                quote!(&#ta)
+            } else {
+                let v = value_ref(tape, *a);
+                quote!(&#rt::fuse::ty_of(#v))
+            }
+        });
+        if args.len() == 1 {
+            quote!(let #t = #rt::fuse::ty_unary(#(#operand_types),*);)
+        } else {
+            quote!(let #t = #rt::fuse::ty_binary(#(#operand_types),*);)
+        }
+    });
+    let output_values = group.outputs.iter().map(|o| {
+        let (v, buffer, t) = (idents::value(*o), out_buffer(*o), type_witness(*o));
+        let (index, name) = (o.0, name_literal(tape, *o));
+        quote! {
+            let #v = #rt::at(#rt::fuse::output_as(#buffer, #rt::Tensor::shape_of(#first), &#t), #index, #name)?;
+        }
     });
     let copies = config_copies(tape, group);
     let shapes = input_refs.iter().map(|x| quote!(#rt::Tensor::shape_of(#x)));
@@ -367,43 +378,35 @@ pub fn emit_forward(tape: &Tape, group: &Group) -> TokenStream {
         .map(|s| quote!(::core::option::Option::Some(#s)));
     quote! {
         #(#config_binds)*
-        let (#(#values,)* #st) = if let (::core::option::Option::Some(#len), #(#somes,)*) =
-            (#rt::fuse::common_len(&[#(#shapes),*]), #(#slice_calls,)*)
-        {
-            #(#copies)*
-            #(let mut #outs: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)*
-            let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
-                #rt::fuse::strips(#len) * #n_saved * #rt::fuse::LANES,
-            );
-            for #s in 0..#rt::fuse::strips(#len) {
-                let #base = #s * #rt::fuse::LANES;
-                #(let #strips = #rt::fuse::load(#slices, #base);)*
-                #(#body)*
-                #(#rt::fuse::store(&mut #outs, &#out_elems, #base, #len);)*
-                #(#saved.extend_from_slice(&#saved_elems);)*
-            }
-            (#(#fused_values,)* ::core::option::Option::Some((#len, #saved, (#(#slices,)*))))
-        } else {
-            #(#fallback)*
-            (#(#values,)* ::core::option::Option::None)
+        let (#len, #(#slices,)*) = match (#rt::fuse::common_len(&[#(#shapes),*]), #(#slice_calls,)*) {
+            (::core::option::Option::Some(#len), #(#somes,)*) => (#len, #(#slices,)*),
+            _ => return #unfused,
         };
+        #(#copies)*
+        #(#types)*
+        #(let mut #outs: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)*
+        let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
+            #rt::fuse::strips(#len) * #n_saved * #rt::fuse::LANES,
+        );
+        for #s in 0..#rt::fuse::strips(#len) {
+            let #base = #s * #rt::fuse::LANES;
+            #(let #strips = #rt::fuse::load(#slices, #base);)*
+            #(#body)*
+            #(#rt::fuse::store(&mut #outs, &#out_elems, #base, #len);)*
+            #(#saved.extend_from_slice(&#saved_elems);)*
+        }
+        #(#output_values)*
+        let #st = (#len, #saved, (#(#slices,)*));
     }
 }
 
-/// The group's reverse block: the backward loop where the group ran fused, else `fallback`
-/// (the members' own VJP blocks, last first).
-pub fn emit_backward(
-    tape: &Tape,
-    group: &Group,
-    reached: &[bool],
-    fallback: Vec<TokenStream>,
-) -> TokenStream {
+/// The group's reverse block: the backward loop.
+pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStream {
     let rt = runtime();
     let elem = tape.elem.tokens();
-    let (len, s, l, saved) = (
+    let (len, s, saved) = (
         ident("__tape_len"),
         ident("__tape_s"),
-        ident("__tape_l"),
         ident("__tape_saved"),
     );
     let base = ident("__tape_base");
@@ -471,23 +474,31 @@ pub fn emit_backward(
             if group.saved.contains(&n) || !group.members.contains(&n) {
                 operand(tape, group, n)
             } else {
-                zero.clone()
+                quote!(&#rt::fuse::splat(#zero))
             }
         };
-        let ops = args.iter().map(|a| value_or_zero(*a));
-        let y = (args.len() == 1).then(|| value_or_zero(*m));
-        let cfg = (0..configs.len()).map(|k| config_copy(*m, k));
-        body.push(quote_spanned! {node.span=>
-            let #c: [#elem; #rt::fuse::LANES] = #rt::fuse::lanes(|#l| #(#terms[#l])+*);
-            let #d = #rt::fuse::lanes(|#l| #rt::ops::elem::#vjp(#c[#l], #(#ops,)* #y #(, #cfg)*));
+        let ops: Vec<_> = args.iter().map(|a| value_or_zero(*a)).collect();
+        let y = value_or_zero(*m);
+        let cfg: Vec<_> = (0..configs.len()).map(|k| config_copy(*m, k)).collect();
+        let f = quote!(#rt::ops::elem::#vjp);
+        let mut terms = terms.into_iter();
+        let first = terms.next().map(|t| quote!(#t));
+        let cotangent = terms.fold(first, |sum, t| {
+            Some(quote!(#rt::fuse::map2(&#sum, &#t, #rt::ops::elem::add)))
         });
+        body.push(quote!(let #c: #rt::fuse::Strip<#elem> = #cotangent;));
         let parts: Vec<Ident> = if args.len() == 1 {
+            let call = if cfg.is_empty() {
+                quote!(#rt::fuse::vjp1(&#c, #(#ops,)* #y, #f))
+            } else {
+                quote!(#rt::fuse::vjp1_with(&#c, #(#ops,)* #y, #(#cfg,)* #f))
+            };
+            body.push(quote_spanned!(node.span=> let #d: #rt::fuse::Strip<#elem> = #call;));
             vec![d.clone()]
         } else {
             let (p0, p1) = (partial_part(*m, 0), partial_part(*m, 1));
-            body.push(quote! {
-                let #p0: [#elem; #rt::fuse::LANES] = #rt::fuse::lanes(|#l| #d[#l].0);
-                let #p1: [#elem; #rt::fuse::LANES] = #rt::fuse::lanes(|#l| #d[#l].1);
+            body.push(quote_spanned! {node.span=>
+                let (#p0, #p1) = #rt::fuse::vjp2(&#c, #(#ops,)* #f);
             });
             vec![p0, p1]
         };
@@ -526,7 +537,8 @@ pub fn emit_backward(
         quote!(#rt::ops::elem::accumulate(&mut #slot, #p);)
     });
     quote! {
-        if let ::core::option::Option::Some((#len, #saved, (#(#slices,)*))) = &#st {
+        {
+            let (#len, #saved, (#(#slices,)*)) = &#st;
             let #len = *#len;
             #(#copies)*
             #(#output_grads)*
@@ -541,8 +553,6 @@ pub fn emit_backward(
             }
             #(#puts_inputs)*
             #(#puts_scalars)*
-        } else {
-            #(#fallback)*
         }
     }
 }

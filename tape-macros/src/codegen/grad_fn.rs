@@ -91,8 +91,6 @@ fn emit_struct(tape: &Tape) -> TokenStream {
 }
 
 fn emit_fn(tape: &Tape) -> TokenStream {
-    let (fused, groups) = fuse::plan(tape);
-    let tape = &fused;
     let (vis, name) = (&tape.vis, &tape.name);
     let (generics, where_clause) = (&tape.generics, &tape.generics.where_clause);
     let rt = runtime();
@@ -121,19 +119,50 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         tape.nodes.len(),
         tape_table(tape),
     );
+    let ret = quote!(::core::result::Result<#strukt #use_generics, #rt::TapeError>);
+    let (fused, groups) = fuse::plan(tape);
+    let body = if groups.is_empty() {
+        emit_body(tape, &[], &TokenStream::new())
+    } else {
+        // Where a group cannot run fused (its inputs broadcast, or one is strided), the whole
+        // gradient is computed op by op instead, by this copy of the plain body.
+        let unfused = syn::Ident::new("__tape_unfused", proc_macro2::Span::mixed_site());
+        let plain = emit_body(tape, &[], &TokenStream::new());
+        let args = tape.params.iter().map(|p| idents::value(p.node));
+        let call = quote!(#unfused(#(#args),*));
+        let fused_body = emit_body(&fused, &groups, &call);
+        quote! {
+            #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
+            fn #unfused #generics (#(#params),*) -> #ret #where_clause {
+                #plain
+            }
+            #fused_body
+        }
+    };
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code, unused_variables, unused_mut, unused_parens, clippy::all)]
+        #vis fn #grad_fn #generics (#(#params),*) -> #ret
+        #where_clause
+        {
+            #body
+        }
+    }
+}
+
+/// The statements of `f_grad`'s body: the forward pass, the reverse sweep and the result.
+/// With fused `groups`, a group that cannot run fused returns `unfused`.
+fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> TokenStream {
+    let rt = runtime();
+    let strukt = idents::grad_struct(&tape.name);
     let items = items(tape);
     let forward = tape.nodes.iter().map(|node| match node.group {
-        Some(g) if groups[g].last() == node.id => fuse::emit_forward(tape, &groups[g]),
+        Some(g) if groups[g].last() == node.id => fuse::emit_forward(tape, &groups[g], unfused),
         Some(_) => TokenStream::new(),
         None => emit_forward(tape, node.id, Purpose::Grad),
     });
     let elem = tape.elem.tokens();
-    let reverse = emit_reverse(
-        tape,
-        quote!(#rt::ops::arith::one::<#elem>()),
-        false,
-        &groups,
-    );
+    let reverse = emit_reverse(tape, quote!(#rt::ops::arith::one::<#elem>()), false, groups);
     let out = idents::value(tape.output);
     let reached = tape.reached();
     let fields = tape.params.iter().filter(|p| p.differentiable()).map(|p| {
@@ -156,17 +185,11 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         None => (TokenStream::new(), TokenStream::new()),
     };
     quote! {
-        #[doc = #doc]
-        #[allow(dead_code, unused_variables, unused_mut, unused_parens, clippy::all)]
-        #vis fn #grad_fn #generics (#(#params),*) -> ::core::result::Result<#strukt #use_generics, #rt::TapeError>
-        #where_clause
-        {
-            #items
-            #(#forward)*
-            #aux_bind
-            #reverse
-            ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })
-        }
+        #items
+        #(#forward)*
+        #aux_bind
+        #reverse
+        ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })
     }
 }
 

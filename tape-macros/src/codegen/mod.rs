@@ -24,11 +24,9 @@ pub fn runtime() -> TokenStream {
 
 /// Whether a node's value local is an `Option` (it is evaluated inside a branch arm).
 /// Conditions are plain `bool`s, `false` outside their arm.
-/// So is a node of a fused group: `None` where the group ran fused and the node was not one of
-/// its outputs.
 pub fn is_optional(tape: &Tape, id: NodeId) -> bool {
     let node = tape.node(id);
-    (!node.guard.is_empty() || node.group.is_some()) && !matches!(node.kind, NodeKind::Cond(_))
+    !node.guard.is_empty() && !matches!(node.kind, NodeKind::Cond(_))
 }
 
 /// Whether node `id` takes the scalar path: an elementwise op outside any branch whose

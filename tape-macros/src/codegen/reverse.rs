@@ -53,6 +53,9 @@ pub fn emit_reverse(
         .iter()
         .rev()
         .filter(|n| reached[n.id.0] && n.id != tape.output)
+        // A fused group's inner nodes have no value and no slot: their cotangents live in the
+        // group's loop.
+        .filter(|n| n.group.is_none_or(|g| groups[g].outputs.contains(&n.id)))
         .map(|n| {
             let g = idents::grad(n.id);
             if is_optional(tape, n.id) {
@@ -70,14 +73,7 @@ pub fn emit_reverse(
             if !group.members.iter().any(|m| reached[m.0]) {
                 return None;
             }
-            let fallback = group
-                .members
-                .iter()
-                .rev()
-                .filter(|m| reached[m.0])
-                .filter_map(|m| emit_block(tape, *m, &reached, recompute_calls))
-                .collect();
-            Some(fuse::emit_backward(tape, group, &reached, fallback))
+            Some(fuse::emit_backward(tape, group, &reached))
         }
         Some(_) => None,
         None if reached[n.id.0] => emit_block(tape, n.id, &reached, recompute_calls),
