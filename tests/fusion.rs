@@ -1,7 +1,7 @@
 //! Fused elementwise groups: `_grad` computes a run of elementwise array ops in one loop over
 //! strips of elements. Checked against hand-derived gradients, central differences, and the
-//! recorded tape (which runs the op-by-op kernels), on the fused path and on the fallback
-//! (broadcasting, non-standard layout).
+//! recorded tape (which runs the op-by-op kernels), on the fused path (including bias rows
+//! read cyclically) and on the op-by-op fallback (other broadcasting, non-standard layout).
 
 mod common;
 
@@ -60,7 +60,8 @@ fn non_standard_layout_falls_back_to_kernels() {
     assert_grad_close("∂/∂y", &g.y, &expected.y, 1e-14);
 }
 
-// A bias row broadcast over a batch: the group's inputs differ in shape, so it runs op by op.
+// A bias row broadcast over a batch: fused, the row read cyclically and its gradient summed
+// over the rows. A column `[n, 1]` broadcasts along the last axis instead: op by op.
 // f = Σ tanh(x + b)²;  ∂f/∂b_j = Σ_i 2·t_ij·(1 − t_ij²)
 #[differentiable]
 fn biased(x: &Array2<f64>, b: &Array1<f64>) -> f64 {
@@ -69,7 +70,8 @@ fn biased(x: &Array2<f64>, b: &Array1<f64>) -> f64 {
 }
 
 #[test]
-fn broadcasting_falls_back_to_kernels() {
+fn bias_rows_fuse_and_columns_fall_back() {
+    // 4 × 3 = 12 elements: a partial last strip, and rows that straddle strips.
     let x = mat2(4, 3, 3, -1.0, 1.0);
     let b = vec1(3, 4, -1.0, 1.0);
     let g = biased_grad(&x, &b).unwrap();
@@ -78,6 +80,54 @@ fn broadcasting_falls_back_to_kernels() {
     check_analytic("∂/∂x", &g.x, &gx);
     check_analytic("∂/∂b", &g.b, &gx.sum_axis(ndarray::Axis(0)));
     check_fd("∂/∂b", &g.b, &b, |b| biased(&x, b));
+    let recorded = BiasedTape::record(&x, &b).unwrap().backward().unwrap();
+    assert_grad_close(
+        "∂/∂b fused vs op by op",
+        &g.b,
+        &recorded[&1]
+            .as_array()
+            .clone()
+            .into_dimensionality()
+            .unwrap(),
+        1e-15,
+    );
+
+    let column = vec1(4, 5, -1.0, 1.0).into_shape_with_order((4, 1)).unwrap();
+    let g = columned_grad(&x, &column).unwrap();
+    assert_eq!(g.value, columned(&x, &column));
+    let t = (&x + &column).mapv(f64::tanh);
+    let gx = t.mapv(|t| 2.0 * t * (1.0 - t * t));
+    check_analytic("∂/∂x", &g.x, &gx);
+    check_analytic(
+        "∂/∂c",
+        &g.c,
+        &gx.sum_axis(ndarray::Axis(1)).insert_axis(ndarray::Axis(1)),
+    );
+}
+
+#[differentiable]
+fn columned(x: &Array2<f64>, c: &Array2<f64>) -> f64 {
+    let t = tanh(&(x + c));
+    (&t * &t).sum()
+}
+
+// A group output computed from the bias row alone is a row, not a batch: the group runs op by
+// op. f = Σ (x + 2b) + Σ 2b;  ∂f/∂b_j = 2·rows + 2
+#[differentiable]
+fn row_output(x: &Array2<f64>, b: &Array1<f64>) -> f64 {
+    let bb = b * 2.0;
+    let y = x + &bb;
+    y.sum() + bb.sum()
+}
+
+#[test]
+fn outputs_that_are_rows_fall_back() {
+    let x = mat2(4, 3, 6, -1.0, 1.0);
+    let b = vec1(3, 7, -1.0, 1.0);
+    let g = row_output_grad(&x, &b).unwrap();
+    assert_eq!(g.value, row_output(&x, &b));
+    check_analytic("∂/∂b", &g.b, &Array1::from_elem(3, 2.0 * 4.0 + 2.0));
+    check_analytic("∂/∂x", &g.x, &Array2::ones((4, 3)));
 }
 
 // A scalar parameter inside a group over 13 elements (a partial last strip), dividing by the

@@ -44,8 +44,12 @@ pub enum Output {
 /// One row of the table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct OpSpec {
-    /// The runtime kernel (`ops::<family>::<name>` and `<name>_vjp`) and `NodeInfo::op`.
+    /// `NodeInfo::op`, and the name in messages.
     pub name: &'static str,
+    /// The runtime kernel: `ops::<family>::<kernel>` and `<kernel>_vjp` (and `ops::elem`'s
+    /// functions of the same names for elementwise ops). Usually the name; `exp_std` for
+    /// `x.exp()`, which computes as the method the user's own function calls.
+    pub kernel: &'static str,
     /// The runtime module holding the kernel.
     pub family: &'static str,
     /// Every spelling that lowers to this op.
@@ -81,6 +85,7 @@ const fn op(
 ) -> OpSpec {
     OpSpec {
         name,
+        kernel: name,
         family,
         syntax,
         operands,
@@ -145,6 +150,24 @@ impl OpSpec {
         }
     }
 
+    /// The same row, computed by kernel `kernel`.
+    const fn kernel(self, kernel: &'static str) -> OpSpec {
+        OpSpec { kernel, ..self }
+    }
+
+    /// The kernel's name: `add`.
+    pub fn kernel_ident(&self) -> proc_macro2::Ident {
+        proc_macro2::Ident::new(self.kernel, proc_macro2::Span::call_site())
+    }
+
+    /// The kernel's VJP's name: `add_vjp`.
+    pub fn vjp_ident(&self) -> proc_macro2::Ident {
+        proc_macro2::Ident::new(
+            &format!("{}_vjp", self.kernel),
+            proc_macro2::Span::call_site(),
+        )
+    }
+
     /// The same row, for an op that always returns a scalar.
     const fn scalar_output(self) -> OpSpec {
         OpSpec {
@@ -176,7 +199,10 @@ pub static OPS: &[OpSpec] = &[
     op("div", "arith", &[Binary("/")], 2, NONE).elementwise(OPERANDS),
     op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(NOTHING),
     // unary
-    op("exp", "unary", &[Method("exp"), Function("exp")], 1, NONE).elementwise(OUTPUT),
+    // `exp(&x)` computes with `math::exp`, which vectorizes; `x.exp()` as the method does, so
+    // that `f_grad(x).value` is exactly `f(x)`. Likewise `tanh`.
+    op("exp", "unary", &[Function("exp")], 1, NONE).elementwise(OUTPUT),
+    op("exp", "unary", &[Method("exp")], 1, NONE).elementwise(OUTPUT).kernel("exp_std"),
     op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE).checked(OPERANDS),
     op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE).elementwise(BOTH),
     op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32).elementwise(OPERANDS),
@@ -184,7 +210,8 @@ pub static OPS: &[OpSpec] = &[
     op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE).elementwise(OPERANDS),
     op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(OPERANDS),
     op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(OPERANDS),
-    op("tanh", "unary", &[Method("tanh"), Function("tanh")], 1, NONE).elementwise(OUTPUT),
+    op("tanh", "unary", &[Function("tanh")], 1, NONE).elementwise(OUTPUT),
+    op("tanh", "unary", &[Method("tanh")], 1, NONE).elementwise(OUTPUT).kernel("tanh_std"),
     op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(OUTPUT),
     op("relu", "unary", &[Function("relu")], 1, NONE).elementwise(OPERANDS),
     op("softplus", "unary", &[Function("softplus")], 1, NONE).elementwise(OPERANDS),

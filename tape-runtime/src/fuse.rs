@@ -21,12 +21,20 @@ pub fn slice<T: Tensor + ?Sized>(x: &T) -> Option<&[T::Elem]> {
     x.as_view().to_slice()
 }
 
-/// The common length of a group's array inputs if they all have the first one's shape.
+/// The shape a group runs over and its number of elements: the largest input's, provided
+/// every other input's shape, less leading 1s, ends it (a bias row `[n]` against `[m, n]`:
+/// element `i` of the group reads element `i mod n` of the row). `None` for any other
+/// broadcasting, which the op-by-op kernels handle.
 #[inline]
-pub fn common_len(shapes: &[&[usize]]) -> Option<usize> {
-    let (first, rest) = shapes.split_first()?;
-    if rest.iter().all(|s| s == first) {
-        Some(first.iter().product())
+pub fn layout<'a>(shapes: &[&'a [usize]]) -> Option<(&'a [usize], usize)> {
+    let full = *shapes.iter().max_by_key(|s| s.iter().product::<usize>())?;
+    let fits = |s: &[usize]| {
+        let start = s.iter().position(|&d| d != 1).unwrap_or(s.len());
+        let core = &s[start..];
+        core.len() <= full.len() && full.ends_with(core)
+    };
+    if shapes.iter().all(|s| fits(s)) {
+        Some((full, full.iter().product()))
     } else {
         None
     }
@@ -112,13 +120,21 @@ pub fn zeros<F: Float>(len: usize) -> Vec<F> {
 /// strip's values stay in registers and L1.
 pub const LANES: usize = 8;
 
-/// A strip of `LANES` elements of `x` from `base`, zeros past the end.
+/// Elements `base..base + LANES` of a group of `len` elements, read from input `x`: directly
+/// when `x` has all `len`, cyclically when it is broadcast (a bias row); zeros past `len`.
 #[inline(always)]
-pub fn load<F: Float>(x: &[F], base: usize) -> [F; LANES] {
+pub fn load<F: Float>(x: &[F], base: usize, len: usize) -> [F; LANES] {
     let mut strip = [F::zero(); LANES];
-    let end = x.len().min(base + LANES);
-    if base < end {
-        strip[..end - base].copy_from_slice(&x[base..end]);
+    let period = x.len();
+    if period == len {
+        let end = len.min(base + LANES);
+        if base < end {
+            strip[..end - base].copy_from_slice(&x[base..end]);
+        }
+    } else if period > 0 {
+        for (l, v) in strip.iter_mut().enumerate().take(len.saturating_sub(base)) {
+            *v = x[(base + l) % period];
+        }
     }
     strip
 }
@@ -127,7 +143,7 @@ pub fn load<F: Float>(x: &[F], base: usize) -> [F; LANES] {
 #[inline(always)]
 pub fn load_cotangent<F: Float>(g: &Option<Cow<'_, [F]>>, base: usize) -> [F; LANES] {
     match g {
-        Some(g) => load(g, base),
+        Some(g) => load(g, base, g.len()),
         None => [F::zero(); LANES],
     }
 }
@@ -139,13 +155,21 @@ pub fn store<F: Float>(out: &mut Vec<F>, strip: &[F; LANES], base: usize, len: u
     out.extend_from_slice(&strip[..n]);
 }
 
-/// Adds the strip's elements that lie before `len` to `total[base..]`.
+/// Adds the strip's elements that lie before `len` to an input's gradient `total`, at the
+/// elements [`load`] read them from (summing over the broadcast rows of a bias).
 #[inline(always)]
-pub fn add_to<F: Float>(total: &mut [F], strip: &[F; LANES], base: usize) {
-    let end = total.len().min(base + LANES);
-    if base < end {
-        for (t, s) in total[base..end].iter_mut().zip(strip) {
-            *t += *s;
+pub fn add_to<F: Float>(total: &mut [F], strip: &[F; LANES], base: usize, len: usize) {
+    let period = total.len();
+    if period == len {
+        let end = len.min(base + LANES);
+        if base < end {
+            for (t, s) in total[base..end].iter_mut().zip(strip) {
+                *t += *s;
+            }
+        }
+    } else if period > 0 {
+        for (l, s) in strip.iter().enumerate().take(len.saturating_sub(base)) {
+            total[(base + l) % period] += *s;
         }
     }
 }
@@ -153,7 +177,8 @@ pub fn add_to<F: Float>(total: &mut [F], strip: &[F; LANES], base: usize) {
 /// The strip of saved values `k` of strip `s` (`n` values saved per strip).
 #[inline(always)]
 pub fn saved<F: Float>(buffer: &[F], s: usize, n: usize, k: usize) -> [F; LANES] {
-    load(buffer, (s * n + k) * LANES)
+    let base = (s * n + k) * LANES;
+    load(buffer, base, buffer.len())
 }
 
 /// The sum of the strip's elements that lie before `len`: a scalar input's share.

@@ -105,7 +105,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
             quote!(let #v = #value;)
         }
         NodeKind::Op { op, args, configs } => {
-            let kernel = syn::Ident::new(op.name, Span::call_site());
+            let kernel = op.kernel_ident();
             let family = syn::Ident::new(op.family, Span::call_site());
             let config_binds = configs.iter().enumerate().map(|(i, c)| {
                 let cid = idents::config(id, i);

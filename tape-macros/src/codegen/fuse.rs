@@ -7,26 +7,27 @@
 //! Output, at the position of the group's last node:
 //!
 //! ```text
-//! let (__tape_v3, …, __tape_v10, __tape_fuse10) = if let (Some(len), Some(x0), …) =
-//!     (fuse::common_len(&[shape(x), shape(a), …]), fuse::slice(x), …)
-//! {
-//!     for s in 0..fuse::strips(len) {             // strips of fuse::LANES elements
-//!         let xs0 = fuse::load(x0, base);
-//!         for l in 0..LANES { e3[l] = elem::mul(xs0[l], xs1[l]); }
-//!         …                                       // every node over the strip, in order
-//!         fuse::store(&mut o10, &e10, base, len); // the outputs (nodes read after the group)
-//!         saved.extend_from_slice(&e5);           // the values the backward loop reads
-//!     }
-//!     (None, …, Some(output(o10, shape)?), Some((len, saved, (x0, …))))
-//! } else {
-//!     // op by op, with the array kernels (broadcasting, strided views, and their errors)
-//!     (Some(at(mul(x, a), 3, None)?), …, None)
+//! let (shape, len, x0, …) = match (fuse::layout(&[shape(x), shape(a), …]), fuse::slice(x), …) {
+//!     (Some((shape, len)), Some(x0), …) => (shape, len, x0, …),
+//!     _ => return __tape_unfused(x, a, b),        // the whole gradient, op by op
 //! };
+//! let mut saved = Vec::with_capacity(…);
+//! for s in 0..fuse::strips(len) {                 // strips of fuse::LANES elements
+//!     let xs0 = fuse::load(x0, base, len);
+//!     let e3 = fuse::map2(&xs0, &xs1, elem::mul);  // every node over the strip, in order
+//!     …
+//!     fuse::store(&mut o10, &e10, base, len);     // the outputs (nodes read after the group)
+//!     saved.extend_from_slice(&e5);               // the values the backward loop reads
+//! }
+//! let __tape_v10 = fuse::output_as(o10, shape, &t10)?;
+//! let __tape_fuse10 = (len, saved, (x0, …));
 //! ```
 //!
-//! The reverse sweep gets one block for the group: the backward loop over the same strips
-//! where the group ran fused (member cotangents as strips, the inputs' gradients summed into
-//! one buffer each), the members' own VJP blocks otherwise.
+//! The reverse sweep gets one block for the group, the backward loop over the same strips:
+//! member cotangents as strips, each input's gradient summed into one buffer. Inputs must be
+//! contiguous and of the group's shape, or broadcast along leading axes (a bias row, read
+//! cyclically); otherwise `_grad` returns what a nested copy of its body computes op by op,
+//! with the array kernels, which also report any shape error.
 //!
 //! A group is a run of elementwise, non-scalar, unguarded nodes that no other node reads until
 //! the run ends, so its block in the reverse sweep comes after every reader's. A run of one
@@ -53,6 +54,10 @@ pub struct Group {
     pub outputs: Vec<NodeId>,
     /// Members whose values the backward loop reads.
     pub saved: Vec<NodeId>,
+    /// For each output, the inputs it depends on (indices into `inputs`): one of them must
+    /// cover all the group's elements, or the output would be a broadcast row, not an array
+    /// of the group's shape.
+    pub output_deps: Vec<Vec<usize>>,
 }
 
 impl Group {
@@ -176,12 +181,30 @@ fn group(tape: &Tape, members: Vec<NodeId>) -> Group {
             saved.insert(*m);
         }
     }
+    // The inputs each member depends on, through the group.
+    let mut deps: HashMap<NodeId, BTreeSet<usize>> = HashMap::new();
+    for m in &members {
+        let mut own = BTreeSet::new();
+        for a in tape.node(*m).parents() {
+            if let Some(k) = inputs.iter().position(|x| *x == a) {
+                own.insert(k);
+            } else if let Some(d) = deps.get(&a) {
+                own.extend(d.iter().copied());
+            }
+        }
+        deps.insert(*m, own);
+    }
+    let outputs: Vec<NodeId> = members
+        .iter()
+        .copied()
+        .filter(|m| read_after.contains(m))
+        .collect();
     Group {
-        outputs: members
+        output_deps: outputs
             .iter()
-            .copied()
-            .filter(|m| read_after.contains(m))
+            .map(|o| deps[o].iter().copied().collect())
             .collect(),
+        outputs,
         members,
         inputs,
         scalars,
@@ -302,7 +325,6 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
     let slices: Vec<_> = (0..group.inputs.len()).map(input_slice).collect();
     let strips: Vec<_> = (0..group.inputs.len()).map(input_strip).collect();
     let input_refs: Vec<_> = group.inputs.iter().map(|x| value_ref(tape, *x)).collect();
-    let first = &input_refs[0];
     // Configs are constants (no captures): evaluated once, before the loops.
     let mut config_binds = Vec::new();
     for m in &group.members {
@@ -321,7 +343,7 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         let NodeKind::Op { op, args, configs } = &node.kind else {
             continue;
         };
-        let kernel = syn::Ident::new(op.name, Span::call_site());
+        let kernel = op.kernel_ident();
         let e = element(*m);
         let ops = args.iter().map(|a| operand(tape, group, *a));
         let cfg = (0..configs.len()).map(|k| config_copy(*m, k));
@@ -363,12 +385,21 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
             quote!(let #t = #rt::fuse::ty_binary(#(#operand_types),*);)
         }
     });
+    let full = ident("__tape_shape");
     let output_values = group.outputs.iter().map(|o| {
         let (v, buffer, t) = (idents::value(*o), out_buffer(*o), type_witness(*o));
         let (index, name) = (o.0, name_literal(tape, *o));
         quote! {
-            let #v = #rt::at(#rt::fuse::output_as(#buffer, #rt::Tensor::shape_of(#first), &#t), #index, #name)?;
+            let #v = #rt::at(#rt::fuse::output_as(#buffer, #full, &#t), #index, #name)?;
         }
+    });
+    // Every output must cover the group's elements (not only read broadcast rows).
+    let covered = group.output_deps.iter().map(|deps| {
+        let covering = deps.iter().map(|k| {
+            let x = input_slice(*k);
+            quote!(#x.len() == #len)
+        });
+        quote!((false #(|| #covering)*))
     });
     let copies = config_copies(tape, group);
     let shapes = input_refs.iter().map(|x| quote!(#rt::Tensor::shape_of(#x)));
@@ -378,10 +409,13 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         .map(|s| quote!(::core::option::Option::Some(#s)));
     quote! {
         #(#config_binds)*
-        let (#len, #(#slices,)*) = match (#rt::fuse::common_len(&[#(#shapes),*]), #(#slice_calls,)*) {
-            (::core::option::Option::Some(#len), #(#somes,)*) => (#len, #(#slices,)*),
+        let (#full, #len, #(#slices,)*) = match (#rt::fuse::layout(&[#(#shapes),*]), #(#slice_calls,)*) {
+            (::core::option::Option::Some((#full, #len)), #(#somes,)*) => (#full, #len, #(#slices,)*),
             _ => return #unfused,
         };
+        if !(true #(&& #covered)*) {
+            return #unfused;
+        }
         #(#copies)*
         #(#types)*
         #(let mut #outs: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)*
@@ -390,7 +424,7 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         );
         for #s in 0..#rt::fuse::strips(#len) {
             let #base = #s * #rt::fuse::LANES;
-            #(let #strips = #rt::fuse::load(#slices, #base);)*
+            #(let #strips = #rt::fuse::load(#slices, #base, #len);)*
             #(#body)*
             #(#rt::fuse::store(&mut #outs, &#out_elems, #base, #len);)*
             #(#saved.extend_from_slice(&#saved_elems);)*
@@ -437,8 +471,8 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .enumerate()
         .filter(|(_, x)| reached[x.0])
         .map(|(k, _)| {
-            let d = input_grad(k);
-            quote!(let mut #d = #rt::fuse::zeros::<#elem>(#len);)
+            let (d, x) = (input_grad(k), input_slice(k));
+            quote!(let mut #d = #rt::fuse::zeros::<#elem>(#x.len());)
         });
     let scalar_sums = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {
         let p = scalar_grad(*s);
@@ -446,7 +480,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
     });
     let input_strips = group.inputs.iter().enumerate().map(|(k, _)| {
         let (x, xs) = (input_slice(k), input_strip(k));
-        quote!(let #xs = #rt::fuse::load(#x, #base);)
+        quote!(let #xs = #rt::fuse::load(#x, #base, #len);)
     });
     let loads = group.saved.iter().enumerate().map(|(k, m)| {
         let e = element(*m);
@@ -469,7 +503,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         }
         let c = ident("__tape_c");
         let d = partial(*m);
-        let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+        let vjp = op.vjp_ident();
         let value_or_zero = |n: NodeId| {
             if group.saved.contains(&n) || !group.members.contains(&n) {
                 operand(tape, group, n)
@@ -510,7 +544,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 contributions.entry(*a).or_default().push(part);
             } else if let Some(k) = group.inputs.iter().position(|x| x == a) {
                 let dx = input_grad(k);
-                body.push(quote!(#rt::fuse::add_to(&mut #dx, &#part, #base);));
+                body.push(quote!(#rt::fuse::add_to(&mut #dx, &#part, #base, #len);));
             } else {
                 let p = scalar_grad(*a);
                 body.push(quote!(#p += #rt::fuse::sum_valid(&#part, #base, #len);));

@@ -140,7 +140,7 @@ fn emit_block(
     let body = match &node.kind {
         NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
         NodeKind::Op { op, args, configs } if scalar_path(tape, id) => {
-            let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+            let vjp = op.vjp_ident();
             let operands = args.iter().map(|a| scalar_value(tape, *a));
             let configs = (0..configs.len()).map(|i| config_value(tape, id, i));
             let d = syn::Ident::new("__tape_d", Span::mixed_site());
@@ -167,7 +167,7 @@ fn emit_block(
             }
         }
         NodeKind::Op { op, args, configs } => {
-            let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+            let vjp = op.vjp_ident();
             let family = syn::Ident::new(op.family, Span::call_site());
             let operands = args.iter().map(|a| value_ref(tape, *a));
             let y = value_ref(tape, id);

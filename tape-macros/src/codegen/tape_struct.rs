@@ -341,7 +341,7 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
                     accs.push(quote!(#rt::Acc::skip()));
                 }
             }
-            let vjp = syn::Ident::new(&format!("{}_vjp", op.name), Span::call_site());
+            let vjp = op.vjp_ident();
             let family = syn::Ident::new(op.family, Span::call_site());
             let call = quote_spanned! {node.span=>
                 #rt::ops::#family::#vjp(#g, #(#operands,)* #y, #(#configs,)* #(#accs),*)

@@ -111,16 +111,28 @@ pub fn neg_vjp<F: Float>(g: F, _x: F, _y: F) -> F {
     -g
 }
 
-/// `eˣ`.
+/// `eˣ` (vectorizable, within 1 ulp: [`math::exp`](crate::math::exp)).
 #[inline(always)]
 pub fn exp<F: Float>(x: F) -> F {
-    x.exp()
+    x.exp_vectorized()
 }
 
 /// `ḡ·y`.
 #[inline(always)]
 pub fn exp_vjp<F: Float>(g: F, _x: F, y: F) -> F {
     g * y
+}
+
+/// `eˣ` as `f64::exp` computes it (libm), for `x.exp()`: what the user's own function gets.
+#[inline(always)]
+pub fn exp_std<F: Float>(x: F) -> F {
+    x.exp()
+}
+
+/// As [`exp_vjp`].
+#[inline(always)]
+pub fn exp_std_vjp<F: Float>(g: F, x: F, y: F) -> F {
+    exp_vjp(g, x, y)
 }
 
 /// `ln x`.
@@ -226,10 +238,10 @@ pub fn cos_vjp<F: Float>(g: F, x: F, _y: F) -> F {
     -g * x.sin()
 }
 
-/// `tanh x`.
+/// `tanh x` (vectorizable, within 2 ulp: [`math::tanh`](crate::math::tanh)).
 #[inline(always)]
 pub fn tanh<F: Float>(x: F) -> F {
-    x.tanh()
+    x.tanh_vectorized()
 }
 
 /// `ḡ·(1 − y²)`.
@@ -238,15 +250,23 @@ pub fn tanh_vjp<F: Float>(g: F, _x: F, y: F) -> F {
     g * (F::one() - y * y)
 }
 
-/// `1 / (1 + e⁻ˣ)`, without overflow for either sign.
+/// `tanh x` as `f64::tanh` computes it (libm), for `x.tanh()`.
+#[inline(always)]
+pub fn tanh_std<F: Float>(x: F) -> F {
+    x.tanh()
+}
+
+/// As [`tanh_vjp`].
+#[inline(always)]
+pub fn tanh_std_vjp<F: Float>(g: F, x: F, y: F) -> F {
+    tanh_vjp(g, x, y)
+}
+
+/// `1 / (1 + e⁻ˣ)`, without overflow for either sign (vectorizable:
+/// [`math::sigmoid`](crate::math::sigmoid)).
 #[inline(always)]
 pub fn sigmoid<F: Float>(x: F) -> F {
-    if x >= F::zero() {
-        F::one() / (F::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (F::one() + e)
-    }
+    x.sigmoid_vectorized()
 }
 
 /// `ḡ·y·(1 − y)`.
@@ -289,7 +309,7 @@ const GELU_C: f64 = 0.044_715;
 #[inline(always)]
 pub fn gelu<F: Float>(x: F) -> F {
     let (k, c, half) = (F::from_f64(GELU_K), F::from_f64(GELU_C), F::from_f64(0.5));
-    half * x * (F::one() + (k * (x + c * x * x * x)).tanh())
+    half * x * (F::one() + tanh(k * (x + c * x * x * x)))
 }
 
 /// With `t = tanh(√(2/π)(x + 0.044715x³))`:
@@ -298,7 +318,7 @@ pub fn gelu<F: Float>(x: F) -> F {
 pub fn gelu_vjp<F: Float>(g: F, x: F, _y: F) -> F {
     let (k, c, half) = (F::from_f64(GELU_K), F::from_f64(GELU_C), F::from_f64(0.5));
     let (one, three) = (F::one(), F::from_f64(3.0));
-    let t = (k * (x + c * x * x * x)).tanh();
+    let t = tanh(k * (x + c * x * x * x));
     g * (half * (one + t) + half * x * (one - t * t) * k * (one + three * c * x * x))
 }
 

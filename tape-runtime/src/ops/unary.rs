@@ -26,7 +26,8 @@ pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     index
 }
 
-/// `y = eˣ`. PyTorch `torch.exp`.
+/// `y = eˣ`, by [`math::exp`](crate::math::exp) (within 1 ulp, vectorizable). PyTorch
+/// `torch.exp`.
 ///
 /// ```
 /// # use tape_runtime::ops::unary::exp;
@@ -45,6 +46,28 @@ pub fn exp<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// When `g` does not have `x`'s shape.
 pub fn exp_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
     unary_vjp("exp", g, x, y, dx, elem::exp_vjp)
+}
+
+/// [`exp`] as `f64::exp` and ndarray's `exp` method compute it (libm): `x.exp()` in a
+/// differentiable function, so that its gradient's value is exactly the function's.
+///
+/// # Errors
+/// Never.
+pub fn exp_std<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, elem::exp_std))
+}
+
+/// VJP of [`exp_std`], as [`exp_vjp`].
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn exp_std_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    exp_vjp(g, x, y, dx)
 }
 
 /// `y = ln x`, defined for `x > 0`. PyTorch `torch.log`.
@@ -190,7 +213,8 @@ pub fn cos_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned
     unary_vjp("cos", g, x, y, dx, elem::cos_vjp)
 }
 
-/// `y = tanh x`. PyTorch `torch.tanh`.
+/// `y = tanh x`, by [`math::tanh`](crate::math::tanh) (within 2 ulp, vectorizable). PyTorch
+/// `torch.tanh`.
 ///
 /// # Errors
 /// Never.
@@ -204,6 +228,28 @@ pub fn tanh<T: Tensor>(x: &T) -> Result<T::Owned> {
 /// When `g` does not have `x`'s shape.
 pub fn tanh_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
     unary_vjp("tanh", g, x, y, dx, elem::tanh_vjp)
+}
+
+/// [`tanh`] as `f64::tanh` and ndarray's `tanh` method compute it (libm): `x.tanh()` in a
+/// differentiable function.
+///
+/// # Errors
+/// Never.
+pub fn tanh_std<T: Tensor>(x: &T) -> Result<T::Owned> {
+    Ok(map(x, elem::tanh_std))
+}
+
+/// VJP of [`tanh_std`], as [`tanh_vjp`].
+///
+/// # Errors
+/// When `g` does not have `x`'s shape.
+pub fn tanh_std_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &T::Owned,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
+    tanh_vjp(g, x, y, dx)
 }
 
 /// `y = 1 / (1 + e⁻ˣ)`, computed without overflow for either sign. PyTorch `torch.sigmoid`.
@@ -435,11 +481,19 @@ mod tests {
     }
 
     #[test]
-    fn scalar_kernels_match_std() {
+    fn std_kernels_match_std_and_vectorized_ones_are_close() {
+        let ulps = |a: f64, b: f64| (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs();
         for v in [-1.5_f64, -0.1, 0.0, 0.3, 2.0] {
-            assert_eq!(tanh(&v).unwrap(), v.tanh());
-            assert_eq!(exp(&v).unwrap(), v.exp());
-            assert_eq!(tanh(&(v as f32)).unwrap(), (v as f32).tanh());
+            assert_eq!(tanh_std(&v).unwrap(), v.tanh());
+            assert_eq!(exp_std(&v).unwrap(), v.exp());
+            assert_eq!(tanh_std(&(v as f32)).unwrap(), (v as f32).tanh());
+            assert!(ulps(tanh(&v).unwrap(), v.tanh()) <= 2, "tanh({v})");
+            assert!(ulps(exp(&v).unwrap(), v.exp()) <= 1, "exp({v})");
+            let t32 = tanh(&(v as f32)).unwrap();
+            assert!(
+                (t32 - (v as f32).tanh()).abs() <= f32::EPSILON,
+                "tanh({v}_f32)"
+            );
         }
     }
 }
