@@ -2,6 +2,8 @@
 
 use crate::math;
 use ndarray::NdFloat;
+#[cfg(feature = "faer")]
+use ndarray::{Array2, ArrayView2};
 use std::iter::Sum;
 
 /// A floating-point element type: `f32` or `f64`.
@@ -29,6 +31,11 @@ pub trait Float: NdFloat + Default + Sum + 'static {
 
     /// The logistic function by [`math::sigmoid`](crate::math::sigmoid).
     fn sigmoid_vectorized(self) -> Self;
+
+    /// `a · b` by faer's kernel, or `None` where ndarray's `dot` should do it (see
+    /// [`gemm`](crate::gemm)).
+    #[cfg(feature = "faer")]
+    fn faer_matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Option<Array2<Self>>;
 }
 
 impl Float for f32 {
@@ -61,6 +68,11 @@ impl Float for f32 {
     fn sigmoid_vectorized(self) -> Self {
         math::sigmoid(f64::from(self)) as f32
     }
+
+    #[cfg(feature = "faer")]
+    fn faer_matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Option<Array2<Self>> {
+        crate::gemm::faer_kernel::matmul_f32(a, b)
+    }
 }
 
 impl Float for f64 {
@@ -91,5 +103,10 @@ impl Float for f64 {
     #[inline(always)]
     fn sigmoid_vectorized(self) -> Self {
         math::sigmoid(self)
+    }
+
+    #[cfg(feature = "faer")]
+    fn faer_matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Option<Array2<Self>> {
+        crate::gemm::faer_kernel::matmul_f64(a, b)
     }
 }

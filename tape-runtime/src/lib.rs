@@ -7,6 +7,7 @@
 //! - [`AnyTensor`], [`NodeInfo`]: shape-erased values and the rows of a static tape;
 //! - [`functions`]: the plain op functions the prelude exports;
 //! - [`fuse`]: helpers for the fused elementwise loops of `_grad`;
+//! - [`gemm`]: the matrix product behind `dot` (faer's kernel by default);
 //! - [`math`]: `exp`, `tanh` and the logistic function without libm calls, so loops vectorize;
 //! - [`gradcheck`]: central differences in `f64`, for tests.
 //!
@@ -23,6 +24,7 @@ pub mod error;
 pub mod float;
 pub mod functions;
 pub mod fuse;
+pub mod gemm;
 pub mod gradcheck;
 pub mod math;
 pub mod node;

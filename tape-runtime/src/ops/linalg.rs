@@ -4,6 +4,7 @@
 use crate::accumulate::Acc;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
+use crate::gemm::matmul;
 use crate::tensor::{Tensor, Value, check_same_shape, into_dim, view_into_dim};
 use ndarray::{
     Array, Array1, Array2, ArrayBase, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Data, Dimension,
@@ -33,7 +34,7 @@ type Grads<A, B> = (Option<A>, Option<B>);
 // C = A·B, A: [m, k], B: [k, n]: Ā = Ḡ·Bᵀ, B̄ = Aᵀ·Ḡ.
 fn mm<F: Float>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>) -> Result<Array2<F>> {
     check_inner(a.shape(), b.shape(), a.ncols(), b.nrows())?;
-    Ok(a.dot(&b))
+    Ok(matmul(a, b))
 }
 
 fn mm_grads<F: Float>(
@@ -48,7 +49,10 @@ fn mm_grads<F: Float>(
         g.shape(),
         &[a.nrows(), b.ncols()],
     )?;
-    Ok((want.0.then(|| g.dot(&b.t())), want.1.then(|| a.t().dot(&g))))
+    Ok((
+        want.0.then(|| matmul(g.view(), b.t())),
+        want.1.then(|| matmul(a.t(), g.view())),
+    ))
 }
 
 // y = A·x, A: [m, k], x: [k]: Ā = ḡ ⊗ x, x̄ = Aᵀ·ḡ.

@@ -1,0 +1,115 @@
+//! The matrix product behind `dot` of two matrices.
+//!
+//! By default ndarray's `dot` (matrixmultiply, one thread). With the `faer` feature, products
+//! of matrices in standard or transposed layout go to faer's kernel, on one thread; small
+//! products and other layouts stay with ndarray.
+//!
+//! Why not faer by default: alone on preallocated column-major matrices it reaches about
+//! 55 GFLOP/s in `f64` against matrixmultiply's 44 (`BENCHMARKS.md`), but on the row-major
+//! arrays and fresh outputs of W1 and W4 it measured 0–15% faster, within this machine's
+//! noise, for a much longer build.
+
+use crate::float::Float;
+use ndarray::{Array2, ArrayView2};
+
+/// Products with fewer multiply-adds than this stay with ndarray, whose overhead is smaller.
+#[cfg(feature = "faer")]
+const MIN_WORK: usize = 32 * 32 * 32;
+
+/// `a · b` for `a: [m, k]`, `b: [k, n]` (the caller has checked that the inner sizes agree).
+pub fn matmul<F: Float>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>) -> Array2<F> {
+    #[cfg(feature = "faer")]
+    if let Some(out) = F::faer_matmul(a, b) {
+        return out;
+    }
+    a.dot(&b)
+}
+
+/// The matrix product through faer, for `f32` and `f64`.
+#[cfg(feature = "faer")]
+pub(crate) mod faer_kernel {
+    use faer::linalg::matmul::matmul;
+    use faer::{Accum, MatMut, MatRef, Par};
+    use ndarray::{Array2, ArrayView2};
+
+    /// A faer view of an ndarray matrix stored contiguously, by rows or by columns.
+    fn view<'a, T>(x: &ArrayView2<'a, T>) -> Option<MatRef<'a, T>> {
+        let (m, n) = x.dim();
+        if let Some(s) = x.to_slice() {
+            return Some(MatRef::from_row_major_slice(s, m, n));
+        }
+        // Column-major (`x.t()` of a standard matrix): contiguous in memory order.
+        let strides = x.strides();
+        if strides[0] == 1 && (n <= 1 || strides[1] == m as isize) {
+            let s = x.to_slice_memory_order()?;
+            return Some(MatRef::from_column_major_slice(s, m, n));
+        }
+        None
+    }
+
+    macro_rules! faer_matmul {
+        ($name:ident, $t:ty) => {
+            /// `a · b` by faer on one thread, or `None` to leave it to ndarray.
+            pub(crate) fn $name(
+                a: ArrayView2<'_, $t>,
+                b: ArrayView2<'_, $t>,
+            ) -> Option<Array2<$t>> {
+                let ((m, k), n) = (a.dim(), b.ncols());
+                if m * k * n < super::MIN_WORK || m == 0 || n == 0 || k == 0 || b.nrows() != k {
+                    return None;
+                }
+                let (fa, fb) = (view(&a)?, view(&b)?);
+                let mut out = Array2::<$t>::zeros((m, n));
+                let dst = MatMut::from_row_major_slice_mut(out.as_slice_mut()?, m, n);
+                matmul(dst, Accum::Replace, fa, fb, 1.0, Par::Seq);
+                Some(out)
+            }
+        };
+    }
+
+    faer_matmul!(matmul_f32, f32);
+    faer_matmul!(matmul_f64, f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn matrix(m: usize, n: usize, seed: f64) -> Array2<f64> {
+        Array2::from_shape_fn((m, n), |(i, j)| ((i * n + j) as f64 * 0.37 + seed).sin())
+    }
+
+    #[test]
+    fn agrees_with_ndarray_in_every_layout() {
+        // With the `faer` feature: faer's kernel against ndarray's; without: ndarray's itself.
+        for &(m, k, n) in &[
+            (64, 80, 48),
+            (3, 4, 5),
+            (40, 1, 40),
+            (0, 50, 50),
+            (50, 50, 1),
+        ] {
+            let a = matrix(m, k, 0.1);
+            let b = matrix(k, n, 0.2);
+            let at = matrix(k, m, 0.3);
+            let bt = matrix(n, k, 0.4);
+            for (x, y) in [
+                (a.view(), b.view()),
+                (at.t(), b.view()),
+                (a.view(), bt.t()),
+                (at.t(), bt.t()),
+            ] {
+                let (got, want) = (matmul(x, y), x.dot(&y));
+                assert_eq!(got.dim(), want.dim());
+                let worst = (&got - &want).iter().fold(0.0_f64, |w, d| w.max(d.abs()));
+                assert!(worst < 1e-12, "{m}x{k}x{n}: {worst:e}");
+            }
+        }
+        // A strided view (every other row) goes to ndarray.
+        let a = matrix(128, 64, 0.5);
+        let rows = a.slice_axis(ndarray::Axis(0), ndarray::Slice::new(0, None, 2));
+        let b = matrix(64, 64, 0.6);
+        assert_eq!(matmul(rows, b.view()), rows.dot(&b));
+    }
+}
