@@ -21,6 +21,13 @@ pub fn slice<T: Tensor + ?Sized>(x: &T) -> Option<&[T::Elem]> {
     x.as_view().to_slice()
 }
 
+/// [`slice`] for the backward loop, where the forward loop has already found it contiguous
+/// (empty otherwise, which reads as zeros: never a panic).
+#[inline]
+pub fn slice_or_empty<T: Tensor + ?Sized>(x: &T) -> &[T::Elem] {
+    slice(x).unwrap_or(&[])
+}
+
 /// The shape a group runs over and its number of elements: the largest input's, provided
 /// every other input's shape, less leading 1s, ends it (a bias row `[n]` against `[m, n]`:
 /// element `i` of the group reads element `i mod n` of the row). `None` for any other

@@ -20,7 +20,7 @@
 //!     saved.extend_from_slice(&e5);               // the values the backward loop reads
 //! }
 //! let __tape_v10 = fuse::output_as(o10, shape, &t10)?;
-//! let __tape_fuse10 = (len, saved, (x0, …));
+//! let __tape_fuse10 = (len, saved);
 //! ```
 //!
 //! The reverse sweep gets one block for the group, the backward loop over the same strips:
@@ -40,6 +40,9 @@ use crate::ir::{NodeId, NodeKind, Tape, Verbatim};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::{BTreeSet, HashMap};
+
+/// The most groups one function fuses.
+const MAX_GROUPS: usize = 8;
 
 /// One fused group.
 #[derive(Debug, Clone)]
@@ -70,7 +73,20 @@ impl Group {
 /// The fusion plan for `_grad`: a copy of the tape with [`Node::group`](crate::ir::Node)
 /// set, and the groups.
 pub fn plan(tape: &Tape) -> (Tape, Vec<Group>) {
-    let groups = split_runs(tape);
+    let mut groups = split_runs(tape);
+    // Only the largest few: each fused group adds loops and locals that rustc's borrow checker
+    // pays for across the whole function, superlinearly with hundreds of small groups.
+    if groups.len() > MAX_GROUPS {
+        let mut by_size: Vec<usize> = (0..groups.len()).collect();
+        by_size.sort_by_key(|&g| std::cmp::Reverse(groups[g].members.len()));
+        let keep: BTreeSet<usize> = by_size.into_iter().take(MAX_GROUPS).collect();
+        groups = groups
+            .into_iter()
+            .enumerate()
+            .filter(|(g, _)| keep.contains(g))
+            .map(|(_, group)| group)
+            .collect();
+    }
     let mut fused = tape.clone();
     for (g, group) in groups.iter().enumerate() {
         for m in &group.members {
@@ -430,7 +446,7 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
             #(#saved.extend_from_slice(&#saved_elems);)*
         }
         #(#output_values)*
-        let #st = (#len, #saved, (#(#slices,)*));
+        let #st = (#len, #saved);
     }
 }
 
@@ -446,6 +462,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
     let base = ident("__tape_base");
     let st = state(group);
     let slices: Vec<_> = (0..group.inputs.len()).map(input_slice).collect();
+    let input_refs: Vec<_> = group.inputs.iter().map(|x| value_ref(tape, *x)).collect();
     let zero = quote!(#rt::ops::arith::zero::<#elem>());
     let n_saved = group.saved.len();
     // The cotangents the group's outputs received.
@@ -572,7 +589,10 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
     });
     quote! {
         {
-            let (#len, #saved, (#(#slices,)*)) = &#st;
+            // The inputs' slices again, rather than borrows kept alive across the function
+            // (many long-lived borrows make rustc's region checking superlinear).
+            let (#len, #saved) = &#st;
+            #(let #slices = #rt::fuse::slice_or_empty(#input_refs);)*
             let #len = *#len;
             #(#copies)*
             #(#output_grads)*
