@@ -23,13 +23,13 @@ pub trait Float: NdFloat + Default + Sum + 'static {
     /// Converts a count to this type, for means (`1 / n`).
     fn from_usize(n: usize) -> Self;
 
-    /// `eˣ` by [`math::exp`](crate::math::exp): no libm call, so loops over it vectorize.
+    /// `eˣ` by [`math::exp`]: no libm call, so loops over it vectorize.
     fn exp_vectorized(self) -> Self;
 
-    /// `tanh x` by [`math::tanh`](crate::math::tanh).
+    /// `tanh x` by [`math::tanh`].
     fn tanh_vectorized(self) -> Self;
 
-    /// The logistic function by [`math::sigmoid`](crate::math::sigmoid).
+    /// The logistic function by [`math::sigmoid`].
     fn sigmoid_vectorized(self) -> Self;
 
     /// `a · b` by faer's kernel, or `None` where ndarray's `dot` should do it (see

@@ -21,7 +21,7 @@ pub fn slice<T: Tensor + ?Sized>(x: &T) -> Option<&[T::Elem]> {
     x.as_view().to_slice()
 }
 
-/// [`slice`] for the backward loop, where the forward loop has already found it contiguous
+/// [`slice()`] for the backward loop, where the forward loop has already found it contiguous
 /// (empty otherwise, which reads as zeros: never a panic).
 #[inline]
 pub fn slice_or_empty<T: Tensor + ?Sized>(x: &T) -> &[T::Elem] {
