@@ -55,8 +55,10 @@ pub struct Group {
     pub scalars: Vec<NodeId>,
     /// Members read after the group: materialized as arrays.
     pub outputs: Vec<NodeId>,
-    /// Members whose values the backward loop reads.
+    /// Members whose values the backward loop reads from the group's buffer.
     pub saved: Vec<NodeId>,
+    /// Outputs whose values the backward loop reads: from their arrays, not a second copy.
+    pub read_outputs: Vec<NodeId>,
     /// For each output, the inputs it depends on (indices into `inputs`): one of them must
     /// cover all the group's elements, or the output would be a broadcast row, not an array
     /// of the group's shape.
@@ -215,6 +217,8 @@ fn group(tape: &Tape, members: Vec<NodeId>) -> Group {
         .copied()
         .filter(|m| read_after.contains(m))
         .collect();
+    let (read_outputs, saved): (Vec<NodeId>, Vec<NodeId>) =
+        saved.into_iter().partition(|m| outputs.contains(m));
     Group {
         output_deps: outputs
             .iter()
@@ -224,7 +228,8 @@ fn group(tape: &Tape, members: Vec<NodeId>) -> Group {
         members,
         inputs,
         scalars,
-        saved: saved.into_iter().collect(),
+        saved,
+        read_outputs,
     }
 }
 
@@ -503,6 +508,10 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         let e = element(*m);
         quote!(let #e = #rt::fuse::saved(#saved, #s, #n_saved, #k);)
     });
+    let output_loads = group.read_outputs.iter().map(|o| {
+        let (e, v) = (element(*o), value_ref(tape, *o));
+        quote!(let #e = #rt::fuse::load(#rt::fuse::slice_or_empty(#v), #base, #len);)
+    });
     // Every reached member, last to first, over the strip.
     let mut contributions: HashMap<NodeId, Vec<Ident>> = HashMap::new();
     let mut body = Vec::new();
@@ -522,7 +531,10 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         let d = partial(*m);
         let vjp = op.vjp_ident();
         let value_or_zero = |n: NodeId| {
-            if group.saved.contains(&n) || !group.members.contains(&n) {
+            if group.saved.contains(&n)
+                || group.read_outputs.contains(&n)
+                || !group.members.contains(&n)
+            {
                 operand(tape, group, n)
             } else {
                 quote!(&#rt::fuse::splat(#zero))
@@ -603,6 +615,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 #(#input_strips)*
                 #(#output_strips)*
                 #(#loads)*
+                #(#output_loads)*
                 #(#body)*
             }
             #(#puts_inputs)*
