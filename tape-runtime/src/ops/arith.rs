@@ -3,7 +3,7 @@
 //! Operands broadcast like ndarray's operators; each VJP sums its contribution back over the
 //! broadcast axes, so every gradient has its operand's exact shape.
 
-use super::{elem, share};
+use super::{binary_vjp, elem, share};
 use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::Result;
@@ -98,18 +98,7 @@ pub fn mul_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
-    let (ga, gb) = share(g, da.wanted(), db.wanted());
-    if let Some(g) = gb {
-        db.put(A::grad_rhs(g, a, b, "mul", |g, x, y| {
-            elem::mul_vjp(g, x, y).1
-        })?)?;
-    }
-    if let Some(g) = ga {
-        da.put(A::grad_lhs(g, a, b, "mul", |g, x, y| {
-            elem::mul_vjp(g, x, y).0
-        })?)?;
-    }
-    Ok(())
+    binary_vjp("mul", g, a, b, da, db, elem::mul_vjp)
 }
 
 /// `y = a / b` (elementwise). PyTorch `a / b`.
@@ -135,18 +124,7 @@ pub fn div_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
-    let (ga, gb) = share(g, da.wanted(), db.wanted());
-    if let Some(g) = gb {
-        db.put(A::grad_rhs(g, a, b, "div", |g, x, y| {
-            elem::div_vjp(g, x, y).1
-        })?)?;
-    }
-    if let Some(g) = ga {
-        da.put(A::grad_lhs(g, a, b, "div", |g, x, y| {
-            elem::div_vjp(g, x, y).0
-        })?)?;
-    }
-    Ok(())
+    binary_vjp("div", g, a, b, da, db, elem::div_vjp)
 }
 
 /// `y = −x`. PyTorch `-x`.

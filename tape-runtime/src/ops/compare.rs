@@ -3,7 +3,7 @@
 //! At a tie the cotangent is split evenly between the two sides, so `maximum(x, x)` has
 //! derivative 1 in `x` and the choice of side never biases a gradient.
 
-use super::{elem, share, unary_vjp};
+use super::{binary_vjp, elem, unary_vjp};
 use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
@@ -29,18 +29,7 @@ pub fn maximum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
-    let (ga, gb) = share(g, da.wanted(), db.wanted());
-    if let Some(g) = gb {
-        db.put(A::grad_rhs(g, a, b, "maximum", |g, x, y| {
-            elem::maximum_vjp(g, x, y).1
-        })?)?;
-    }
-    if let Some(g) = ga {
-        da.put(A::grad_lhs(g, a, b, "maximum", |g, x, y| {
-            elem::maximum_vjp(g, x, y).0
-        })?)?;
-    }
-    Ok(())
+    binary_vjp("maximum", g, a, b, da, db, elem::maximum_vjp)
 }
 
 /// `y = min(a, b)` elementwise. PyTorch `torch.minimum`.
@@ -63,18 +52,7 @@ pub fn minimum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
-    let (ga, gb) = share(g, da.wanted(), db.wanted());
-    if let Some(g) = gb {
-        db.put(A::grad_rhs(g, a, b, "minimum", |g, x, y| {
-            elem::minimum_vjp(g, x, y).1
-        })?)?;
-    }
-    if let Some(g) = ga {
-        da.put(A::grad_lhs(g, a, b, "minimum", |g, x, y| {
-            elem::minimum_vjp(g, x, y).0
-        })?)?;
-    }
-    Ok(())
+    binary_vjp("minimum", g, a, b, da, db, elem::minimum_vjp)
 }
 
 /// `y = min(max(x, lo), hi)` with constant bounds. PyTorch `torch.clamp`.

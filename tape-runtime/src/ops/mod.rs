@@ -26,6 +26,7 @@ pub mod softmax;
 pub mod unary;
 
 use crate::accumulate::Acc;
+use crate::broadcast::Broadcast;
 use crate::error::Result;
 use crate::tensor::{Tensor, Value, check_same_shape};
 
@@ -46,6 +47,28 @@ pub(crate) fn unary_vjp<T: Tensor>(
         g.update2(x.as_view(), y.as_view(), f);
         Ok(g)
     })
+}
+
+/// The VJP of a broadcasting binary elementwise op whose partials are `f(ḡ, a, b) = (ā, b̄)`
+/// elementwise (`ops::elem`'s `op_vjp`), each summed back to its operand's shape and computed
+/// only if wanted.
+pub(crate) fn binary_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
+    op: &'static str,
+    g: A::Out,
+    a: &A,
+    b: &B,
+    da: Acc<'_, A::Owned>,
+    db: Acc<'_, B::Owned>,
+    f: impl Fn(A::Elem, A::Elem, A::Elem) -> (A::Elem, A::Elem) + Copy,
+) -> Result<()> {
+    let (ga, gb) = share(g, da.wanted(), db.wanted());
+    if let Some(g) = gb {
+        db.put(A::grad_rhs(g, a, b, op, move |g, x, y| f(g, x, y).1)?)?;
+    }
+    if let Some(g) = ga {
+        da.put(A::grad_lhs(g, a, b, op, move |g, x, y| f(g, x, y).0)?)?;
+    }
+    Ok(())
 }
 
 /// Hands `g` to up to two consumers, cloning only when both want it.
