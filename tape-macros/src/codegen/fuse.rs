@@ -26,8 +26,9 @@
 //! The reverse sweep gets one block for the group, the backward loop over the same strips:
 //! member cotangents as strips, each input's gradient summed into one buffer. Inputs must be
 //! contiguous and of the group's shape, or broadcast along leading axes (a bias row, read
-//! cyclically); otherwise `_grad` returns what a nested copy of its body computes op by op,
-//! with the array kernels, which also report any shape error.
+//! cyclically); otherwise `_grad` returns what `f_vjp` computes op by op (or, for functions
+//! without one, a nested copy of its plain body), with the array kernels, which also report
+//! any shape error.
 //!
 //! A group is a run of elementwise, non-scalar, unguarded nodes that no other node reads until
 //! the run ends, so its block in the reverse sweep comes after every reader's. A run of one

@@ -32,7 +32,7 @@ use super::forward::{Purpose, emit_forward, tape_table};
 use super::fuse;
 use super::reverse::emit_reverse;
 use super::{idents, items, runtime, value_ref, verbatim};
-use crate::ir::{Elem, Tape};
+use crate::ir::{Elem, ParamKind, Tape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -127,7 +127,12 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         // Where a group cannot run fused (its inputs broadcast, or one is strided), the whole
         // gradient is computed op by op instead, by this copy of the plain body.
         let unfused = syn::Ident::new("__tape_unfused", proc_macro2::Span::mixed_site());
-        let plain = emit_body(tape, &[], &TokenStream::new());
+        let plain =
+            if tape.aux.is_none() && tape.params.iter().all(|p| p.kind != ParamKind::ArrayOwned) {
+                emit_body_by_vjp(tape)
+            } else {
+                emit_body(tape, &[], &TokenStream::new())
+            };
         let args = tape.params.iter().map(|p| idents::value(p.node));
         let call = quote!(#unfused(#(#args),*));
         let fused_body = emit_body(&fused, &groups, &call);
@@ -147,6 +152,52 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         {
             #body
         }
+    }
+}
+
+/// `f_grad`'s body by way of `f_vjp`, which computes op by op: the fallback of a function with
+/// fused groups, without a second copy of the whole tape for rustc to check.
+fn emit_body_by_vjp(tape: &Tape) -> TokenStream {
+    let rt = runtime();
+    let strukt = idents::grad_struct(&tape.name);
+    let vjp_fn = idents::vjp_fn(&tape.name);
+    let elem = tape.elem.tokens();
+    let names: Vec<_> = tape.params.iter().map(|p| &p.name).collect();
+    let (value, pullback) = (
+        syn::Ident::new("__tape_value", proc_macro2::Span::mixed_site()),
+        syn::Ident::new("__tape_pullback", proc_macro2::Span::mixed_site()),
+    );
+    let slots: Vec<_> = tape.params.iter().map(|p| idents::grad(p.node)).collect();
+    let decls = tape.params.iter().zip(&slots).map(|(p, g)| {
+        let owned = &p.owned_ty;
+        quote!(let mut #g: ::core::option::Option<#owned> = ::core::option::Option::None;)
+    });
+    let accs = tape.params.iter().zip(&slots).map(|(p, g)| {
+        if p.differentiable() {
+            quote!(#rt::Acc::to(&mut #g))
+        } else {
+            quote!(#rt::Acc::skip())
+        }
+    });
+    let fields = tape
+        .params
+        .iter()
+        .zip(&slots)
+        .filter(|(p, _)| p.differentiable())
+        .map(|(p, g)| {
+            let pname = &p.name;
+            let like = if p.kind == ParamKind::ArrayRef {
+                quote!(#pname)
+            } else {
+                quote!(&#pname)
+            };
+            quote!(#pname: #rt::grad_or_zeros(#g, #like))
+        });
+    quote! {
+        let (#value, #pullback) = #vjp_fn(#(#names),*)?;
+        #(#decls)*
+        #pullback(#rt::ops::arith::one::<#elem>(), #(#accs),*)?;
+        ::core::result::Result::Ok(#strukt { value: #value, #(#fields,)* })
     }
 }
 
