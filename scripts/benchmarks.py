@@ -177,6 +177,17 @@ def compile_cost(release):
     return rows
 
 
+def speed_table(rows):
+    """The speed table: medians and same-run ratios per workload."""
+    lines = [
+        "| workload | forward | generated `_grad` | hand-written | generated / hand-written | generated / forward |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group, fwd, gen, hand in rows:
+        lines.append(f"| {group} | {fmt_time(fwd)} | {fmt_time(gen)} | {fmt_time(hand)} | {gen / hand:.2f}× | {gen / fwd:.2f}× |")
+    return lines
+
+
 def main():
     quick = "--quick" in sys.argv
     checks, rows = speed(quick)
@@ -202,11 +213,8 @@ def main():
         "",
         "Median time per evaluation (criterion), and ratios of medians from the same run.",
         "",
-        "| workload | forward | generated `_grad` | hand-written | generated / hand-written | generated / forward |",
-        "|---|---|---|---|---|---|",
+        *speed_table(rows),
     ]
-    for group, fwd, gen, hand in rows:
-        lines.append(f"| {group} | {fmt_time(fwd)} | {fmt_time(gen)} | {fmt_time(hand)} | {gen / hand:.2f}× | {gen / fwd:.2f}× |")
     lines += [
         "",
         "The generated code computes `tanh`, `exp` and the logistic function with `tape::math`",
@@ -222,11 +230,8 @@ def main():
             "The same benchmark built with `RUSTFLAGS=\"-C target-cpu=native\"` (AVX2 and FMA here), in",
             "its own run:",
             "",
-            "| workload | forward | generated `_grad` | hand-written | generated / hand-written | generated / forward |",
-            "|---|---|---|---|---|---|",
+            *speed_table(native_rows),
         ]
-        for group, fwd, gen, hand in native_rows:
-            lines.append(f"| {group} | {fmt_time(fwd)} | {fmt_time(gen)} | {fmt_time(hand)} | {gen / hand:.2f}× | {gen / fwd:.2f}× |")
     if peer_rows:
         lines += [
             "",

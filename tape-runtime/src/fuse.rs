@@ -127,10 +127,13 @@ pub fn zeros<F: Float>(len: usize) -> Vec<F> {
 /// strip's values stay in registers and L1.
 pub const LANES: usize = 8;
 
+/// A strip of `LANES` elements.
+pub type Strip<F> = [F; LANES];
+
 /// Elements `base..base + LANES` of a group of `len` elements, read from input `x`: directly
 /// when `x` has all `len`, cyclically when it is broadcast (a bias row); zeros past `len`.
 #[inline(always)]
-pub fn load<F: Float>(x: &[F], base: usize, len: usize) -> [F; LANES] {
+pub fn load<F: Float>(x: &[F], base: usize, len: usize) -> Strip<F> {
     let mut strip = [F::zero(); LANES];
     let period = x.len();
     if period == len {
@@ -148,7 +151,7 @@ pub fn load<F: Float>(x: &[F], base: usize, len: usize) -> [F; LANES] {
 
 /// A strip of the cotangent `g` (zeros where nothing reached the output).
 #[inline(always)]
-pub fn load_cotangent<F: Float>(g: &Option<Cow<'_, [F]>>, base: usize) -> [F; LANES] {
+pub fn load_cotangent<F: Float>(g: &Option<Cow<'_, [F]>>, base: usize) -> Strip<F> {
     match g {
         Some(g) => load(g, base, g.len()),
         None => [F::zero(); LANES],
@@ -157,7 +160,7 @@ pub fn load_cotangent<F: Float>(g: &Option<Cow<'_, [F]>>, base: usize) -> [F; LA
 
 /// Appends the strip's elements that lie before `len` to `out`.
 #[inline(always)]
-pub fn store<F: Float>(out: &mut Vec<F>, strip: &[F; LANES], base: usize, len: usize) {
+pub fn store<F: Float>(out: &mut Vec<F>, strip: &Strip<F>, base: usize, len: usize) {
     let n = len.saturating_sub(base).min(LANES);
     out.extend_from_slice(&strip[..n]);
 }
@@ -165,7 +168,7 @@ pub fn store<F: Float>(out: &mut Vec<F>, strip: &[F; LANES], base: usize, len: u
 /// Adds the strip's elements that lie before `len` to an input's gradient `total`, at the
 /// elements [`load`] read them from (summing over the broadcast rows of a bias).
 #[inline(always)]
-pub fn add_to<F: Float>(total: &mut [F], strip: &[F; LANES], base: usize, len: usize) {
+pub fn add_to<F: Float>(total: &mut [F], strip: &Strip<F>, base: usize, len: usize) {
     let period = total.len();
     if period == len {
         let end = len.min(base + LANES);
@@ -183,14 +186,14 @@ pub fn add_to<F: Float>(total: &mut [F], strip: &[F; LANES], base: usize, len: u
 
 /// The strip of saved values `k` of strip `s` (`n` values saved per strip).
 #[inline(always)]
-pub fn saved<F: Float>(buffer: &[F], s: usize, n: usize, k: usize) -> [F; LANES] {
+pub fn saved<F: Float>(buffer: &[F], s: usize, n: usize, k: usize) -> Strip<F> {
     let base = (s * n + k) * LANES;
     load(buffer, base, buffer.len())
 }
 
 /// The sum of the strip's elements that lie before `len`: a scalar input's share.
 #[inline(always)]
-pub fn sum_valid<F: Float>(strip: &[F; LANES], base: usize, len: usize) -> F {
+pub fn sum_valid<F: Float>(strip: &Strip<F>, base: usize, len: usize) -> F {
     let n = len.saturating_sub(base).min(LANES);
     strip[..n].iter().fold(F::zero(), |acc, &v| acc + v)
 }
@@ -200,9 +203,6 @@ pub fn sum_valid<F: Float>(strip: &[F; LANES], base: usize, len: usize) -> F {
 pub fn strips(len: usize) -> usize {
     len.div_ceil(LANES)
 }
-
-/// A strip of `LANES` elements.
-pub type Strip<F> = [F; LANES];
 
 /// A scalar on every lane.
 #[inline(always)]

@@ -35,7 +35,6 @@
 //! node is left alone. Strips rather than single elements: each node runs over `LANES`
 //! independent elements before the next, so a chain of `tanh`s does not wait on each result.
 
-use super::forward::config_value;
 use super::{idents, is_optional, name_literal, runtime, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape, Verbatim};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -294,25 +293,6 @@ fn type_witness(id: NodeId) -> Ident {
     local("t", id.0)
 }
 
-fn config_copy(id: NodeId, k: usize) -> Ident {
-    local("k", format!("{}_{}", id.0, k))
-}
-
-/// The members' constant arguments, read once before a loop (`taken(..)?` cannot run inside
-/// the loop's closures).
-fn config_copies(tape: &Tape, group: &Group) -> Vec<TokenStream> {
-    let mut out = Vec::new();
-    for m in &group.members {
-        if let NodeKind::Op { configs, .. } = &tape.node(*m).kind {
-            for k in 0..configs.len() {
-                let (cv, value) = (config_copy(*m, k), config_value(tape, *m, k));
-                out.push(quote!(let #cv = #value;));
-            }
-        }
-    }
-    out
-}
-
 fn ident(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
@@ -368,7 +348,7 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         let kernel = op.kernel_ident();
         let e = element(*m);
         let ops = args.iter().map(|a| operand(tape, group, *a));
-        let cfg = (0..configs.len()).map(|k| config_copy(*m, k));
+        let cfg = (0..configs.len()).map(|k| idents::config(*m, k));
         // One call per node with the op's function item, no closure and no loop here: rustc
         // checks a closure or a loop together with its enclosing function, and thousands of
         // them make that superlinear.
@@ -423,7 +403,6 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         });
         quote!((false #(|| #covering)*))
     });
-    let copies = config_copies(tape, group);
     let shapes = input_refs.iter().map(|x| quote!(#rt::Tensor::shape_of(#x)));
     let slice_calls = input_refs.iter().map(|x| quote!(#rt::fuse::slice(#x)));
     let somes = slices
@@ -438,7 +417,6 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         if !(true #(&& #covered)*) {
             return #unfused;
         }
-        #(#copies)*
         #(#types)*
         #(let mut #outs: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)*
         let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
@@ -543,7 +521,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         };
         let ops: Vec<_> = args.iter().map(|a| value_or_zero(*a)).collect();
         let y = value_or_zero(*m);
-        let cfg: Vec<_> = (0..configs.len()).map(|k| config_copy(*m, k)).collect();
+        let cfg: Vec<_> = (0..configs.len()).map(|k| idents::config(*m, k)).collect();
         let f = quote!(#rt::ops::elem::#vjp);
         let mut terms = terms.into_iter();
         let first = terms.next().map(|t| quote!(#t));
@@ -582,7 +560,6 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         }
     }
     // After the loop: the inputs' gradients into their slots.
-    let copies = config_copies(tape, group);
     let (index, name) = (group.last().0, name_literal(tape, group.last()));
     let puts_inputs = group
         .inputs
@@ -607,8 +584,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             let (#len, #saved) = &#st;
             #(let #slices = #rt::fuse::slice_or_empty(#input_refs);)*
             let #len = *#len;
-            #(#copies)*
-            #(#output_grads)*
+                #(#output_grads)*
             #(#input_grads)*
             #(#scalar_sums)*
             for #s in 0..#rt::fuse::strips(#len) {
