@@ -222,3 +222,92 @@ fn parameters_by_value_on_both_paths() {
         check_analytic("∂/∂b", &g.b, &gb);
     }
 }
+
+// A hidden layer: the cotangent of the group's output becomes the buffer of its first input's
+// gradient when both cover the whole group. Here with the product first (reused), the bias
+// first (not reused: a row), and the output read through a transpose (a strided cotangent,
+// copied into the buffer).
+// f = Σ h·v with h = tanh(x·w + b):  ∂f/∂w = xᵀ·(v·(1 − h²)),  ∂f/∂b = Σ_rows v·(1 − h²)
+#[differentiable]
+fn layer(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, v: &Array2<f64>) -> f64 {
+    let h = tanh(&(x.dot(w) + b));
+    (h * v).sum()
+}
+
+#[differentiable]
+fn layer_bias_first(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, v: &Array2<f64>) -> f64 {
+    let h = tanh(&(b + x.dot(w)));
+    (h * v).sum()
+}
+
+#[differentiable]
+fn layer_transposed(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, v: &Array2<f64>) -> f64 {
+    let h = tanh(&(x.dot(w) + b));
+    h.t().dot(v).sum()
+}
+
+#[test]
+fn output_cotangents_become_input_gradients() {
+    // x [5×4], w [4×3], b [3], v [5×3]: 15 elements, a partial strip.
+    let x = mat2(5, 4, 8, -1.0, 1.0);
+    let w = mat2(4, 3, 9, -1.0, 1.0);
+    let b = vec1(3, 10, -1.0, 1.0);
+    let v = mat2(5, 3, 11, -1.0, 1.0);
+    let h = (x.dot(&w) + &b).mapv(f64::tanh);
+    for (name, g) in [
+        ("product first", layer_grad(&x, &w, &b, &v).unwrap()),
+        (
+            "bias first",
+            LayerGrad::from(layer_bias_first_grad(&x, &w, &b, &v).unwrap()),
+        ),
+    ] {
+        let dz = &v * &h.mapv(|h| 1.0 - h * h);
+        check_analytic(&format!("{name}: ∂/∂w"), &g.w, &x.t().dot(&dz));
+        check_analytic(
+            &format!("{name}: ∂/∂b"),
+            &g.b,
+            &dz.sum_axis(ndarray::Axis(0)),
+        );
+    }
+    check_fd(
+        "∂/∂w",
+        &layer_grad(&x, &w, &b, &v).unwrap().w,
+        &w,
+        |w| layer(&x, w, &b, &v),
+    );
+    check_fd(
+        "∂/∂b",
+        &layer_bias_first_grad(&x, &w, &b, &v).unwrap().b,
+        &b,
+        |b| layer_bias_first(&x, &w, b, &v),
+    );
+
+    // Σ hᵀ·v: the cotangent of h arrives transposed (strided); the fused gradient must match
+    // the recorded tape's, which the kernels compute op by op.
+    let g = layer_transposed_grad(&x, &w, &b, &v).unwrap();
+    let recorded = LayerTransposedTape::record(&x, &w, &b, &v)
+        .unwrap()
+        .backward()
+        .unwrap();
+    let as2 = |id: usize| -> Array2<f64> {
+        recorded[&id]
+            .as_array()
+            .clone()
+            .into_dimensionality()
+            .unwrap()
+    };
+    assert_grad_close("∂/∂w fused vs op by op", &g.w, &as2(1), 1e-14);
+    check_fd("∂/∂w", &g.w, &w, |w| layer_transposed(&x, w, &b, &v));
+}
+
+impl From<LayerBiasFirstGrad> for LayerGrad {
+    fn from(g: LayerBiasFirstGrad) -> LayerGrad {
+        LayerGrad {
+            value: g.value,
+            x: g.x,
+            w: g.w,
+            b: g.b,
+            v: g.v,
+        }
+    }
+}

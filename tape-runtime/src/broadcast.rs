@@ -8,12 +8,13 @@
 use crate::error::{Result, TapeError};
 use crate::float::Float;
 use crate::tensor::{Tensor, Value, into_dim};
-use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Axis, Data, DimMax, Dimension, Zip};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Axis, Data, DimMax, Dimension, IxDyn, Zip};
 
 /// The shape two operands broadcast to, or a [`TapeError::Shape`] naming `op`.
-pub fn broadcast_shape(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Vec<usize>> {
+pub fn broadcast_shape(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<IxDyn> {
     let n = lhs.len().max(rhs.len());
-    let mut out = vec![0; n];
+    // `IxDyn` keeps up to four axes inline: no allocation for the usual shapes.
+    let mut out = IxDyn::zeros(n);
     for i in 0..n {
         // Align from the right; a missing axis counts as 1.
         let l = if i + lhs.len() >= n {
@@ -103,7 +104,7 @@ fn zip_views<F: Float, DA: Dimension, DB: Dimension, DO: Dimension>(
     let dim: DO = if a.shape() == b.shape() {
         dim_of(op, a.shape())?
     } else {
-        dim_of(op, &broadcast_shape(op, a.shape(), b.shape())?)?
+        dim_of(op, broadcast_shape(op, a.shape(), b.shape())?.slice())?
     };
     let bad = || TapeError::shape(op, "shapes do not broadcast", a.shape(), b.shape());
     let a2 = a.broadcast(dim.clone()).ok_or_else(bad)?;
@@ -136,10 +137,10 @@ fn grad_views<F: Float, DA: Dimension, DB: Dimension, DO: Dimension, DT: Dimensi
 ) -> Result<Array<F, DT>> {
     if a.shape() != g.shape() || b.shape() != g.shape() {
         let shape = broadcast_shape(op, a.shape(), b.shape())?;
-        if shape != g.shape() {
+        if shape.slice() != g.shape() {
             return Err(TapeError::ContributionShape {
                 op,
-                expected: shape,
+                expected: shape.slice().to_vec(),
                 got: g.shape().to_vec(),
                 node: None,
             });
@@ -166,17 +167,32 @@ fn sum_to<F: Float, DO: Dimension, DT: Dimension>(
     if g.shape() == target {
         return into_dim(op, g);
     }
-    if let Some(summed) = sum_leading_rows(&g, target) {
+    if let Some(summed) = sum_leading_rows(g.view(), target) {
         return into_dim(op, summed);
     }
     into_dim(op, unbroadcast(g.into_dyn(), target)?)
+}
+
+/// [`sum_to`] of a borrowed `g`: a new array of `target`'s shape, without copying `g` first
+/// when it is summed over leading rows (a bias).
+fn sum_view_to<F: Float, DO: Dimension, DT: Dimension>(
+    op: &'static str,
+    g: ArrayView<'_, F, DO>,
+    target: &[usize],
+) -> Result<Array<F, DT>> {
+    if g.shape() != target {
+        if let Some(summed) = sum_leading_rows(g.view(), target) {
+            return into_dim(op, summed);
+        }
+    }
+    sum_to(op, g.to_owned(), target)
 }
 
 /// The common case of [`unbroadcast`] without dynamic-dimension overhead: `target` is a
 /// suffix of `g`'s shape (a bias broadcast over a batch) and `g` is contiguous. Rows are
 /// added in order, exactly as `sum_axis(Axis(0))` adds them.
 fn sum_leading_rows<F: Float, D: Dimension>(
-    g: &Array<F, D>,
+    g: ArrayView<'_, F, D>,
     target: &[usize],
 ) -> Option<ArrayD<F>> {
     let lead = g.ndim().checked_sub(target.len())?;
@@ -241,6 +257,12 @@ pub trait Broadcast<B: Tensor<Elem = Self::Elem>>: Tensor {
     /// [`TapeError::ContributionShape`] when `g` does not fit.
     fn pass_rhs(g: Self::Out, b: &B, op: &'static str) -> Result<B::Owned>;
 
+    /// [`Broadcast::pass_rhs`] of a borrowed `g`, for when `a` takes `g` itself afterwards.
+    ///
+    /// # Errors
+    /// As [`Broadcast::pass_rhs`].
+    fn pass_rhs_ref(g: &Self::Out, b: &B, op: &'static str) -> Result<B::Owned>;
+
     /// The contribution to `b`: `f(g, a, b)` summed back to `b`'s shape.
     ///
     /// # Errors
@@ -295,6 +317,10 @@ macro_rules! broadcast_via_views {
         fn pass_rhs(g: Self::Out, b: &$b, op: &'static str) -> Result<<$b as Tensor>::Owned> {
             sum_to(op, g.into_array(), b.shape_of()).map(Value::from_array)
         }
+
+        fn pass_rhs_ref(g: &Self::Out, b: &$b, op: &'static str) -> Result<<$b as Tensor>::Owned> {
+            sum_view_to(op, g.as_view(), b.shape_of()).map(Value::from_array)
+        }
     };
 }
 
@@ -319,6 +345,10 @@ impl<F: Float> Broadcast<F> for F {
 
     fn pass_rhs(g: F, _b: &F, _op: &'static str) -> Result<F> {
         Ok(g)
+    }
+
+    fn pass_rhs_ref(g: &F, _b: &F, _op: &'static str) -> Result<F> {
+        Ok(*g)
     }
 }
 
@@ -351,12 +381,18 @@ mod tests {
 
     #[test]
     fn broadcast_shape_follows_numpy() {
-        assert_eq!(broadcast_shape("add", &[4, 3], &[3]).unwrap(), vec![4, 3]);
         assert_eq!(
-            broadcast_shape("add", &[4, 1], &[1, 5]).unwrap(),
-            vec![4, 5]
+            broadcast_shape("add", &[4, 3], &[3]).unwrap().slice(),
+            [4, 3]
         );
-        assert_eq!(broadcast_shape("add", &[], &[2, 2]).unwrap(), vec![2, 2]);
+        assert_eq!(
+            broadcast_shape("add", &[4, 1], &[1, 5]).unwrap().slice(),
+            [4, 5]
+        );
+        assert_eq!(
+            broadcast_shape("add", &[], &[2, 2]).unwrap().slice(),
+            [2, 2]
+        );
         let err = broadcast_shape("add", &[4, 3], &[4]).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -121,6 +121,53 @@ pub fn zeros<F: Float>(len: usize) -> Vec<F> {
     vec![F::zero(); len]
 }
 
+/// The buffer for a group input's gradient (`input_len` elements, the group has `len`): the
+/// cotangent a group output received, taken from its `slot`, when both cover the whole group
+/// and the cotangent is a contiguous array of its own (then `true`: the backward loop reads
+/// each strip of the cotangent with [`load_or_take`] before it adds to it); zeros otherwise.
+pub fn reuse<V: Value>(slot: &mut Option<V>, input_len: usize, len: usize) -> (Vec<V::Elem>, bool) {
+    let fits = |g: &V| g.as_view().len() == len;
+    if input_len == len && slot.as_ref().is_some_and(fits) {
+        if let Some(g) = slot.take() {
+            let array = g.into_array();
+            let data = if array.is_standard_layout() {
+                match array.into_raw_vec_and_offset() {
+                    (mut data, Some(0) | None) => {
+                        data.truncate(len);
+                        data
+                    }
+                    (data, Some(offset)) => data[offset..offset + len].to_vec(),
+                }
+            } else {
+                array.iter().copied().collect()
+            };
+            return (data, true);
+        }
+    }
+    (zeros(input_len), false)
+}
+
+/// A strip of a group output's cotangent: from `buffer` where [`reuse`] took it there (the
+/// strip is zeroed after reading, for the input's gradient), otherwise from `g`.
+#[inline(always)]
+pub fn load_or_take<F: Float>(
+    g: &Option<Cow<'_, [F]>>,
+    buffer: &mut [F],
+    taken: bool,
+    base: usize,
+    len: usize,
+) -> Strip<F> {
+    if !taken {
+        return load_cotangent(g, base);
+    }
+    let strip = load(buffer, base, len);
+    let end = len.min(base + LANES);
+    if base < end {
+        buffer[base..end].fill(F::zero());
+    }
+    strip
+}
+
 /// How many elements a fused loop computes side by side: each node of the group runs over a
 /// strip of this many elements before the next node does, so that independent elements
 /// overlap in the CPU (a chain of `tanh`s on one element would wait on each result) while the

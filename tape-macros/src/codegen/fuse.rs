@@ -456,6 +456,12 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .copied()
         .filter(|o| reached[o.0])
         .collect();
+    // The first reached output's cotangent buffer becomes the first reached input's gradient
+    // where both cover the whole group (checked at run time by `fuse::reuse`): each strip of
+    // the cotangent is read before the input's share is added there.
+    let first_input = group.inputs.iter().position(|x| reached[x.0]);
+    let recycled = reached_outputs.first().copied().zip(first_input);
+    let taken = ident("__tape_taken");
     let output_grads = reached_outputs.iter().map(|o| {
         let (go, slot) = (output_grad(*o), idents::grad(*o));
         let (index, name) = (o.0, name_literal(tape, *o));
@@ -463,7 +469,13 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
     });
     let output_strips = reached_outputs.iter().map(|o| {
         let (go, gs) = (output_grad(*o), output_grad_strip(*o));
-        quote!(let #gs = #rt::fuse::load_cotangent(&#go, #base);)
+        match recycled {
+            Some((r, k)) if r == *o => {
+                let d = input_grad(k);
+                quote!(let #gs = #rt::fuse::load_or_take(&#go, &mut #d, #taken, #base, #len);)
+            }
+            _ => quote!(let #gs = #rt::fuse::load_cotangent(&#go, #base);),
+        }
     });
     // Gradient buffers of the reached inputs, and sums for reached scalars.
     let input_grads = group
@@ -473,7 +485,15 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .filter(|(_, x)| reached[x.0])
         .map(|(k, _)| {
             let (d, x) = (input_grad(k), input_slice(k));
-            quote!(let mut #d = #rt::fuse::zeros::<#elem>(#x.len());)
+            match recycled {
+                Some((o, r)) if r == k => {
+                    let slot = idents::grad(o);
+                    quote! {
+                        let (mut #d, #taken) = #rt::fuse::reuse(&mut #slot, #x.len(), #len);
+                    }
+                }
+                _ => quote!(let mut #d = #rt::fuse::zeros::<#elem>(#x.len());),
+            }
         });
     let scalar_sums = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {
         let p = scalar_grad(*s);
@@ -584,8 +604,8 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             let (#len, #saved) = &#st;
             #(let #slices = #rt::fuse::slice_or_empty(#input_refs);)*
             let #len = *#len;
-                #(#output_grads)*
             #(#input_grads)*
+            #(#output_grads)*
             #(#scalar_sums)*
             for #s in 0..#rt::fuse::strips(#len) {
                 let #base = #s * #rt::fuse::LANES;

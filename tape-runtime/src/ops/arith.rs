@@ -3,7 +3,7 @@
 //! Operands broadcast like ndarray's operators; each VJP sums its contribution back over the
 //! broadcast axes, so every gradient has its operand's exact shape.
 
-use super::{binary_vjp, elem, share};
+use super::{binary_vjp, elem};
 use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::Result;
@@ -36,14 +36,43 @@ pub fn add_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
-    let (ga, gb) = share(g, da.wanted(), db.wanted());
-    if let Some(g) = gb {
-        db.put(A::pass_rhs(g, b, "add")?)?;
+    pass_both("add", g, a, b, da, db, false)
+}
+
+/// The VJP of `a ± b`: `g` summed back to each operand's shape, negated for `b` in a
+/// difference. When both want it, `b`'s share is summed from the borrowed `g` first (for a
+/// bias, a row's worth of memory) and `a` takes `g` itself.
+fn pass_both<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
+    op: &'static str,
+    g: A::Out,
+    a: &A,
+    b: &B,
+    da: Acc<'_, A::Owned>,
+    db: Acc<'_, B::Owned>,
+    negate_b: bool,
+) -> Result<()> {
+    let gb = match (da.wanted(), db.wanted()) {
+        (_, false) => None,
+        (true, true) => Some(A::pass_rhs_ref(&g, b, op)?),
+        (false, true) => {
+            let gb = A::pass_rhs(g, b, op)?;
+            return db.put(negated(gb, negate_b));
+        }
+    };
+    if let Some(gb) = gb {
+        db.put(negated(gb, negate_b))?;
     }
-    if let Some(g) = ga {
-        da.put(A::pass_lhs(g, a, "add")?)?;
+    if da.wanted() {
+        da.put(A::pass_lhs(g, a, op)?)?;
     }
     Ok(())
+}
+
+fn negated<T: Value>(mut x: T, negate: bool) -> T {
+    if negate {
+        x.map_mut(|v| -v);
+    }
+    x
 }
 
 /// `y = a − b`. PyTorch `a - b`.
@@ -66,16 +95,7 @@ pub fn sub_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
-    let (ga, gb) = share(g, da.wanted(), db.wanted());
-    if let Some(g) = gb {
-        let mut gb = A::pass_rhs(g, b, "sub")?;
-        gb.map_mut(|v| -v);
-        db.put(gb)?;
-    }
-    if let Some(g) = ga {
-        da.put(A::pass_lhs(g, a, "sub")?)?;
-    }
-    Ok(())
+    pass_both("sub", g, a, b, da, db, true)
 }
 
 /// `y = a ⊙ b` (elementwise). PyTorch `a * b`.
