@@ -63,9 +63,13 @@ pub struct OpSpec {
     /// Elementwise: `ops::elem::<name>` and `<name>_vjp` compute it on one float, which
     /// generated code calls directly where every operand is a scalar.
     pub elementwise: bool,
-    /// What the elementwise op's VJP reads besides the cotangent: a fused loop keeps just
-    /// those values for its backward pass.
+    /// What the op's VJP reads besides the cotangent (values, not just shapes): a fused loop
+    /// keeps just those values for its backward pass, and `_grad` may reuse the buffer of a
+    /// value no later VJP reads. `Both` unless the row says otherwise.
     pub reads: Reads,
+    /// The VJP has a variant `<vjp>_owned` that takes its first operand by value and writes
+    /// that operand's gradient into its buffer (`cross_entropy`'s logits).
+    pub owned_vjp: bool,
     /// The array kernel checks something `ops::elem` does not (`ln`'s domain, `clamp`'s
     /// bounds), so scalars go through the kernel too.
     pub checked: bool,
@@ -92,13 +96,14 @@ const fn op(
         configs,
         output: Output::Tensor,
         elementwise: false,
-        reads: Reads::Nothing,
+        reads: Reads::Both,
+        owned_vjp: false,
         checked: false,
         returns_option: false,
     }
 }
 
-/// What an elementwise op's VJP reads besides the cotangent (`ops::elem::<op>_vjp`).
+/// What an op's VJP reads besides the cotangent (for elementwise ops, `ops::elem::<op>_vjp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reads {
     /// Nothing (`add`, `sub`, `neg`).
@@ -147,6 +152,19 @@ impl OpSpec {
         OpSpec {
             checked: true,
             ..self.elementwise(reads)
+        }
+    }
+
+    /// The same row, for an op whose VJP reads `reads`.
+    const fn reads(self, reads: Reads) -> OpSpec {
+        OpSpec { reads, ..self }
+    }
+
+    /// The same row, for an op with a `<vjp>_owned` variant.
+    const fn owned_vjp(self) -> OpSpec {
+        OpSpec {
+            owned_vjp: true,
+            ..self
         }
     }
 
@@ -221,21 +239,21 @@ pub static OPS: &[OpSpec] = &[
     op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE).elementwise(OPERANDS),
     op("clamp", "compare", &[Method("clamp"), Function("clamp")], 1, BOUNDS).checked(OPERANDS),
     // linear algebra
-    op("dot", "linalg", &[Method("dot"), Function("dot")], 2, NONE),
-    op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, NONE),
+    op("dot", "linalg", &[Method("dot"), Function("dot")], 2, NONE).reads(OPERANDS),
+    op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, NONE).reads(NOTHING),
     // reductions
-    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, NONE).scalar_output(),
-    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, NONE).returning_option().scalar_output(),
-    op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, AXIS),
-    op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, AXIS).returning_option(),
-    op("index", "reduce", &[Syntax::Index], 1, USIZE).scalar_output(),
+    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, NONE).scalar_output().reads(NOTHING),
+    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, NONE).returning_option().scalar_output().reads(NOTHING),
+    op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, AXIS).reads(NOTHING),
+    op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, AXIS).returning_option().reads(NOTHING),
+    op("index", "reduce", &[Syntax::Index], 1, USIZE).scalar_output().reads(NOTHING),
     // softmax family
-    op("softmax", "softmax", &[Function("softmax")], 1, NONE),
-    op("log_softmax", "softmax", &[Function("log_softmax")], 1, NONE),
+    op("softmax", "softmax", &[Function("softmax")], 1, NONE).reads(OUTPUT),
+    op("log_softmax", "softmax", &[Function("log_softmax")], 1, NONE).reads(OUTPUT),
     op("logsumexp", "softmax", &[Function("logsumexp")], 1, NONE),
     // losses
-    op("mse", "loss", &[Function("mse")], 2, NONE).scalar_output(),
-    op("cross_entropy", "loss", &[Function("cross_entropy")], 2, NONE).scalar_output(),
+    op("mse", "loss", &[Function("mse")], 2, NONE).scalar_output().reads(OPERANDS),
+    op("cross_entropy", "loss", &[Function("cross_entropy")], 2, NONE).scalar_output().reads(OPERANDS).owned_vjp(),
 ];
 
 /// Methods that return their receiver's value unchanged (`x.clone()`, `x.view()`): no node.

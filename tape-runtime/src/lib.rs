@@ -29,6 +29,7 @@ pub mod gradcheck;
 pub mod math;
 pub mod node;
 pub mod ops;
+pub mod reuse;
 pub mod tape;
 pub mod tensor;
 

@@ -142,7 +142,7 @@ fn eligible(tape: &Tape, id: NodeId) -> bool {
 
 /// Every node whose value node `id` reads: its operands, and the names its constant code
 /// captures.
-fn uses(tape: &Tape, id: NodeId) -> Vec<NodeId> {
+pub fn uses(tape: &Tape, id: NodeId) -> Vec<NodeId> {
     let node = tape.node(id);
     let mut out = node.parents();
     let captured = |code: &Verbatim, out: &mut Vec<NodeId>| {

@@ -30,6 +30,7 @@
 
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::fuse;
+use super::reuse;
 use super::reverse::emit_reverse;
 use super::{idents, items, runtime, value_ref, verbatim};
 use crate::ir::{Elem, ParamKind, Tape};
@@ -207,13 +208,19 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let rt = runtime();
     let strukt = idents::grad_struct(&tape.name);
     let items = items(tape);
+    let plan = reuse::plan(tape, groups);
+    let zero = reuse::emit_zero(tape, &plan);
     let forward = tape.nodes.iter().map(|node| match node.group {
         Some(g) if groups[g].last() == node.id => fuse::emit_forward(tape, &groups[g], unfused),
         Some(_) => TokenStream::new(),
-        None => emit_forward(tape, node.id, Purpose::Grad),
+        None => match plan.forward.get(&node.id) {
+            Some(&k) => reuse::emit_forward(tape, node.id, k),
+            None => emit_forward(tape, node.id, Purpose::Grad),
+        },
     });
     let elem = tape.elem.tokens();
-    let reverse = emit_reverse(tape, quote!(#rt::ops::arith::one::<#elem>()), false, groups);
+    let seed = quote!(#rt::ops::arith::one::<#elem>());
+    let reverse = emit_reverse(tape, seed, false, groups, &plan);
     let out = idents::value(tape.output);
     let reached = tape.reached();
     let fields = tape.params.iter().filter(|p| p.differentiable()).map(|p| {
@@ -237,6 +244,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     };
     quote! {
         #items
+        #zero
         #(#forward)*
         #aux_bind
         #reverse

@@ -9,6 +9,7 @@ pub mod forward;
 pub mod fuse;
 pub mod grad_fn;
 pub mod idents;
+pub mod reuse;
 pub mod reverse;
 pub mod tape_struct;
 pub mod vjp_fn;

@@ -23,6 +23,7 @@
 
 use super::forward::config_value;
 use super::fuse::{self, Group};
+use super::reuse::{self, Plan};
 use super::{idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
@@ -35,12 +36,14 @@ use quote::{quote, quote_spanned};
 /// (for `f_vjp`, whose forward pass cannot keep pullbacks that borrow its locals).
 ///
 /// `groups` are the fused groups of [`fuse::plan`] (none outside `_grad`): each gets one block,
-/// at its last node.
+/// at its last node. `plan` says where `_grad` moves arrays into VJPs ([`reuse`]; empty
+/// elsewhere).
 pub fn emit_reverse(
     tape: &Tape,
     seed: TokenStream,
     recompute_calls: bool,
     groups: &[Group],
+    plan: &Plan,
 ) -> TokenStream {
     let reached = tape.reached();
     if !reached[tape.output.0] {
@@ -76,12 +79,15 @@ pub fn emit_reverse(
             Some(fuse::emit_backward(tape, group, &reached))
         }
         Some(_) => None,
-        None if reached[n.id.0] => emit_block(tape, n.id, &reached, recompute_calls),
+        None if reached[n.id.0] => reuse::emit_block(tape, plan, n.id, &reached)
+            .or_else(|| emit_block(tape, n.id, &reached, recompute_calls)),
         None => None,
     });
+    let splats = reuse::emit_splat_slots(tape, plan);
     quote! {
         let mut #seed_slot = ::core::option::Option::Some(#seed);
         #(#slots)*
+        #splats
         #(#blocks)*
     }
 }

@@ -32,7 +32,7 @@ pub fn add_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -91,7 +91,7 @@ pub fn sub_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -114,7 +114,7 @@ pub fn mul_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -140,7 +140,7 @@ pub fn div_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -159,7 +159,12 @@ pub fn neg<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn neg_vjp<T: Tensor>(g: T::Owned, x: &T, _y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn neg_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    _y: &impl Tensor,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     dx.put_with(|| {
         check_same_shape(
             "neg",

@@ -25,7 +25,7 @@ pub fn maximum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -48,7 +48,7 @@ pub fn minimum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -79,7 +79,7 @@ pub fn clamp<T: Tensor>(x: &T, lo: T::Elem, hi: T::Elem) -> Result<T::Owned> {
 pub fn clamp_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     lo: T::Elem,
     hi: T::Elem,
     dx: Acc<'_, T::Owned>,

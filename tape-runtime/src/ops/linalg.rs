@@ -296,7 +296,7 @@ pub fn dot_vjp<A: Dot<B>, B: Tensor<Elem = A::Elem>>(
     g: A::Out,
     a: &A,
     b: &B,
-    _y: &A::Out,
+    _y: &impl Tensor,
     da: Acc<'_, A::Owned>,
     db: Acc<'_, B::Owned>,
 ) -> Result<()> {
@@ -321,7 +321,7 @@ pub fn transpose<F: Float, S: Data<Elem = F>, D: Dimension>(
 pub fn transpose_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     g: Array<F, D>,
     x: &ArrayBase<S, D>,
-    _y: &Array<F, D>,
+    _y: &impl Tensor,
     dx: Acc<'_, Array<F, D>>,
 ) -> Result<()> {
     dx.put_with(|| {

@@ -6,7 +6,7 @@ use crate::accumulate::Acc;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
 use crate::tensor::{Tensor, Value, check_same_shape};
-use ndarray::{Array, ArrayBase, Axis, Data, Dimension, Zip};
+use ndarray::{Array, ArrayBase, ArrayView, Axis, CowArray, Data, Dimension, Zip};
 use num_traits::Zero;
 
 /// `L = (1/N) Σᵢ (pᵢ − tᵢ)²` over all `N` elements. PyTorch `F.mse_loss(p, t)`.
@@ -151,20 +151,67 @@ where
     SB: Data<Elem = F>,
     D: Dimension,
 {
+    cross_entropy_grads(g, CowArray::from(logits.view()), target, dz, dt)
+}
+
+/// [`cross_entropy_vjp`] with the logits by value, for logits nothing reads afterwards: `z̄`
+/// is written into their buffer.
+///
+/// # Errors
+/// As [`cross_entropy_vjp`].
+pub fn cross_entropy_vjp_owned<F, SB, D>(
+    g: F,
+    logits: Array<F, D>,
+    target: &ArrayBase<SB, D>,
+    _y: &F,
+    dz: Acc<'_, Array<F, D>>,
+    dt: Acc<'_, Array<F, D>>,
+) -> Result<()>
+where
+    F: Float,
+    SB: Data<Elem = F>,
+    D: Dimension,
+{
+    cross_entropy_grads(g, CowArray::from(logits), target, dz, dt)
+}
+
+/// `t̄ = −L̄/B·log_softmax(z)`.
+fn target_grad<F: Float, D: Dimension>(
+    g: F,
+    logits: ArrayView<'_, F, D>,
+    rows: usize,
+    axis: Axis,
+) -> Array<F, D> {
+    let scale = g / F::from_usize(rows);
+    let mut gt = logits.to_owned();
+    for mut lane in gt.lanes_mut(axis) {
+        let lse = lane_logsumexp(lane.view());
+        lane.mapv_inplace(|z| -scale * (z - lse));
+    }
+    gt
+}
+
+/// Both contributions, `t̄` first, then `z̄` built in the logits' buffer where they are owned
+/// (otherwise in a copy), lane by lane, without a zeroed buffer or a per-row allocation.
+fn cross_entropy_grads<F, SB, D>(
+    g: F,
+    logits: CowArray<'_, F, D>,
+    target: &ArrayBase<SB, D>,
+    dz: Acc<'_, Array<F, D>>,
+    dt: Acc<'_, Array<F, D>>,
+) -> Result<()>
+where
+    F: Float,
+    SB: Data<Elem = F>,
+    D: Dimension,
+{
     let (rows, axis) = cross_entropy_layout(logits.shape(), target.shape())?;
     let scale = g / F::from_usize(rows);
-    // Both contributions are built in a copy of the logits, lane by lane, without a zeroed
-    // buffer or a per-row allocation.
     if dt.wanted() {
-        let mut gt = logits.to_owned();
-        for mut lane in gt.lanes_mut(axis) {
-            let lse = lane_logsumexp(lane.view());
-            lane.mapv_inplace(|z| -scale * (z - lse));
-        }
-        dt.put(gt)?;
+        dt.put(target_grad(g, logits.view(), rows, axis))?;
     }
     if dz.wanted() {
-        let mut gz = logits.to_owned();
+        let mut gz = logits.into_owned();
         Zip::from(gz.lanes_mut(axis))
             .and(target.lanes(axis))
             .for_each(|mut lane, t| {
@@ -210,6 +257,19 @@ mod tests {
         cross_entropy_vjp(1.0, &z, &t, &l, Acc::to(&mut dz), Acc::to(&mut dt)).unwrap();
         assert_eq!(dz, Some(array![[-0.5, 0.5]]));
         assert_eq!(dt, Some(array![[2.0_f64.ln(), 2.0_f64.ln()]]));
+    }
+
+    #[test]
+    fn cross_entropy_vjp_in_the_logits_buffer_matches() {
+        let z = array![[0.3_f64, -1.2, 2.0], [0.1, 0.0, -0.7]];
+        let t = array![[0.0_f64, 1.0, 0.0], [0.2, 0.3, 0.5]];
+        let l = cross_entropy(&z, &t).unwrap();
+        let (mut dz, mut dt) = (None, None);
+        cross_entropy_vjp(0.7, &z, &t, &l, Acc::to(&mut dz), Acc::to(&mut dt)).unwrap();
+        let (mut dz2, mut dt2) = (None, None);
+        let owned = z.clone();
+        cross_entropy_vjp_owned(0.7, owned, &t, &l, Acc::to(&mut dz2), Acc::to(&mut dt2)).unwrap();
+        assert_eq!((dz, dt), (dz2, dt2));
     }
 
     fn check_loss_fd(

@@ -36,7 +36,7 @@ pub(crate) fn unary_vjp<T: Tensor>(
     op: &'static str,
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     dx: Acc<'_, T::Owned>,
     f: impl Fn(T::Elem, T::Elem, T::Elem) -> T::Elem,
 ) -> Result<()> {

@@ -6,6 +6,7 @@
 use crate::accumulate::Acc;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
+use crate::tensor::Tensor;
 use crate::tensor::{check_same_shape, into_dim};
 use ndarray::{Array, ArrayBase, Axis, Data, Dimension, RemoveAxis};
 
@@ -119,7 +120,7 @@ fn spread<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
 pub fn sum_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
     g: Array<F, D::Smaller>,
     x: &ArrayBase<S, D>,
-    _y: &Array<F, D::Smaller>,
+    _y: &impl Tensor,
     axis: Axis,
     dx: Acc<'_, Array<F, D>>,
 ) -> Result<()> {
@@ -148,7 +149,7 @@ pub fn mean_axis<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
 pub fn mean_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
     g: Array<F, D::Smaller>,
     x: &ArrayBase<S, D>,
-    _y: &Array<F, D::Smaller>,
+    _y: &impl Tensor,
     axis: Axis,
     dx: Acc<'_, Array<F, D>>,
 ) -> Result<()> {

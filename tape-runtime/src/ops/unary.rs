@@ -44,7 +44,12 @@ pub fn exp<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn exp_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn exp_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("exp", g, x, y, dx, elem::exp_vjp)
 }
 
@@ -64,7 +69,7 @@ pub fn exp_std<T: Tensor>(x: &T) -> Result<T::Owned> {
 pub fn exp_std_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
     exp_vjp(g, x, y, dx)
@@ -96,7 +101,12 @@ pub fn ln<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn ln_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn ln_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("ln", g, x, y, dx, elem::ln_vjp)
 }
 
@@ -113,7 +123,12 @@ pub fn sqrt<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn sqrt_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn sqrt_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("sqrt", g, x, y, dx, elem::sqrt_vjp)
 }
 
@@ -132,7 +147,7 @@ pub fn powi<T: Tensor>(x: &T, n: i32) -> Result<T::Owned> {
 pub fn powi_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     n: i32,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
@@ -156,7 +171,7 @@ pub fn powf<T: Tensor>(x: &T, c: T::Elem) -> Result<T::Owned> {
 pub fn powf_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     c: T::Elem,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
@@ -177,7 +192,12 @@ pub fn abs<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn abs_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn abs_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("abs", g, x, y, dx, elem::abs_vjp)
 }
 
@@ -193,7 +213,12 @@ pub fn sin<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn sin_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn sin_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("sin", g, x, y, dx, elem::sin_vjp)
 }
 
@@ -209,7 +234,12 @@ pub fn cos<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn cos_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn cos_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("cos", g, x, y, dx, elem::cos_vjp)
 }
 
@@ -226,7 +256,12 @@ pub fn tanh<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn tanh_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn tanh_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("tanh", g, x, y, dx, elem::tanh_vjp)
 }
 
@@ -246,7 +281,7 @@ pub fn tanh_std<T: Tensor>(x: &T) -> Result<T::Owned> {
 pub fn tanh_std_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
     tanh_vjp(g, x, y, dx)
@@ -267,7 +302,7 @@ pub fn sigmoid<T: Tensor>(x: &T) -> Result<T::Owned> {
 pub fn sigmoid_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
     unary_vjp("sigmoid", g, x, y, dx, elem::sigmoid_vjp)
@@ -285,7 +320,12 @@ pub fn relu<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn relu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn relu_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("relu", g, x, y, dx, elem::relu_vjp)
 }
 
@@ -305,7 +345,7 @@ pub fn softplus<T: Tensor>(x: &T) -> Result<T::Owned> {
 pub fn softplus_vjp<T: Tensor>(
     g: T::Owned,
     x: &T,
-    y: &T::Owned,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
     dx: Acc<'_, T::Owned>,
 ) -> Result<()> {
     unary_vjp("softplus", g, x, y, dx, elem::softplus_vjp)
@@ -325,7 +365,12 @@ pub fn gelu<T: Tensor>(x: &T) -> Result<T::Owned> {
 ///
 /// # Errors
 /// When `g` does not have `x`'s shape.
-pub fn gelu_vjp<T: Tensor>(g: T::Owned, x: &T, y: &T::Owned, dx: Acc<'_, T::Owned>) -> Result<()> {
+pub fn gelu_vjp<T: Tensor>(
+    g: T::Owned,
+    x: &T,
+    y: &impl Tensor<Elem = T::Elem, Dim = T::Dim>,
+    dx: Acc<'_, T::Owned>,
+) -> Result<()> {
     unary_vjp("gelu", g, x, y, dx, elem::gelu_vjp)
 }
 

@@ -1,0 +1,390 @@
+//! Buffer reuse in `_grad`: each intermediate array's last read, and the kernels there that
+//! take the array by value and write their result into its buffer (`tape_runtime::reuse`).
+//!
+//! Input: the tape of `tanh(&x.dot(w)).sum()` (nodes w = 0, x = 1, dot = 2, tanh = 3,
+//! sum = 4).
+//!
+//! The product (2) is read by `tanh`'s forward and by no VJP (`tanh`'s reads its output,
+//! `dot`'s its operands), so `tanh` runs in its buffer:
+//!
+//! ```text
+//! let __tape_w2 = reuse::witness(&__tape_v2);
+//! let __tape_v3 = at(reuse::unary(__tape_v2, elem::tanh), 3, None)?;
+//! let __tape_v2 = at(reuse::ghost(&__tape_zero, &__tape_w2), 3, None)?;   // shape only
+//! ```
+//!
+//! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
+//! sum's block passes the scalar on and `tanh`'s block computes `x̄` in its output's buffer:
+//!
+//! ```text
+//! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
+//! let __tape_w3 = reuse::witness(&__tape_v3);
+//! let __tape_m3 = __tape_v3;
+//! let __tape_v3 = at(reuse::ghost(&__tape_zero, &__tape_w3), 3, None)?;
+//! if let Some(__tape_g) = __tape_sp3 {
+//!     let __tape_d = at(reuse::splat_vjp_output(__tape_g, __tape_m3, elem::tanh_vjp), 3, None)?;
+//!     at(Acc::to(&mut __tape_g2).put(__tape_d), 3, None)?;
+//! }
+//! ```
+//!
+//! Later code that names a moved array reads only its shape and type (a VJP's operand it does
+//! not read, a gradient slot): the ghost, a view of one zero broadcast to that shape. What each
+//! VJP reads is the op table's `reads`.
+
+use super::fuse::{Group, uses};
+use super::{idents, name_literal, runtime, scalar_path, value_ref};
+use crate::ir::{NodeId, NodeKind, Tape};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use std::collections::HashMap;
+
+/// Where `_grad` moves arrays into kernels.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Forward: a node whose kernel takes its operand at this position by value.
+    pub forward: HashMap<NodeId, usize>,
+    /// Backward: nodes whose VJP takes their first operand by value (`<vjp>_owned`).
+    pub owned_vjp: Vec<NodeId>,
+    /// Backward: a unary elementwise node whose value is only summed (or averaged), with that
+    /// reduction: its VJP runs on the reduction's scalar cotangent, in its own buffer.
+    pub splat: HashMap<NodeId, NodeId>,
+}
+
+impl Plan {
+    /// Whether anything is moved (and the ghosts need their zero).
+    pub fn is_empty(&self) -> bool {
+        self.forward.is_empty() && self.owned_vjp.is_empty() && self.splat.is_empty()
+    }
+
+    /// The reduction whose scalar cotangent node `id` takes, if it is one of the splat pairs.
+    fn splat_source(&self, reduction: NodeId) -> Option<NodeId> {
+        self.splat
+            .iter()
+            .find(|(_, s)| **s == reduction)
+            .map(|(u, _)| *u)
+    }
+}
+
+/// Where in `_grad` a value is read: forward positions are node ids, then the auxiliary
+/// outputs, then the reverse sweep's blocks in reverse id order.
+fn forward_at(id: NodeId) -> usize {
+    id.0
+}
+
+fn aux_at(tape: &Tape) -> usize {
+    tape.nodes.len()
+}
+
+fn backward_at(tape: &Tape, id: NodeId) -> usize {
+    2 * tape.nodes.len() - id.0
+}
+
+/// The plan for `_grad`'s body over `tape` with fused `groups`.
+pub fn plan(tape: &Tape, groups: &[Group]) -> Plan {
+    let reached = tape.reached();
+    let n = tape.nodes.len();
+    // The last position that reads each node's value (not just its shape), and whether the
+    // value may be moved at all.
+    let mut last = vec![0usize; n];
+    let mut movable: Vec<bool> = tape
+        .nodes
+        .iter()
+        .map(|node| candidate(tape, node.id))
+        .collect();
+    let read = |last: &mut Vec<usize>, v: NodeId, at: usize| {
+        last[v.0] = last[v.0].max(at);
+    };
+    for node in &tape.nodes {
+        let id = node.id;
+        let group = node.group.map(|g| &groups[g]);
+        let here = group.map_or(forward_at(id), |g| forward_at(g.last()));
+        for v in uses(tape, id) {
+            read(&mut last, v, here);
+        }
+        match &node.kind {
+            NodeKind::Op { op, args, .. } => {
+                if op.reads.operands() && reached[id.0] {
+                    let block = group.map_or(id, Group::last);
+                    for a in args {
+                        read(&mut last, *a, backward_at(tape, block));
+                    }
+                }
+                if op.reads.output() && reached[id.0] {
+                    let block = group.map_or(id, Group::last);
+                    read(&mut last, id, backward_at(tape, block));
+                }
+            }
+            NodeKind::Call { args, .. } => {
+                // A pullback may borrow its arguments: never moved.
+                for a in args {
+                    movable[a.node.0] = false;
+                }
+            }
+            _ => {}
+        }
+        if let NodeKind::Const(code) | NodeKind::Cond(code) = &node.kind {
+            for c in &code.captures {
+                movable[c.node.0] = false;
+            }
+        }
+        if let NodeKind::Op { configs, .. } = &node.kind {
+            for c in configs.iter().flat_map(|c| &c.captures) {
+                movable[c.node.0] = false;
+            }
+        }
+    }
+    if let Some(aux) = &tape.aux {
+        for c in &aux.code.captures {
+            read(&mut last, c.node, aux_at(tape));
+            movable[c.node.0] = false;
+        }
+    }
+    // Group inputs and outputs keep their buffers (the fused loops hold slices of them).
+    for g in groups {
+        for x in g.inputs.iter().chain(&g.outputs) {
+            movable[x.0] = false;
+        }
+    }
+
+    let mut plan = Plan::default();
+    for node in &tape.nodes {
+        let id = node.id;
+        let NodeKind::Op { op, args, configs } = &node.kind else {
+            continue;
+        };
+        if !node.guard.is_empty() || node.group.is_some() {
+            continue;
+        }
+        let once = |v: NodeId| args.iter().filter(|a| **a == v).count() == 1;
+        // Forward: an elementwise op on an array read nowhere after it.
+        if op.elementwise
+            && !op.checked
+            && !node.scalar
+            && !scalar_path(tape, id)
+            && configs.len() <= 1
+            && args.len() <= 2
+        {
+            if let Some(k) = args
+                .iter()
+                .position(|a| movable[a.0] && once(*a) && last[a.0] == forward_at(id))
+            {
+                plan.forward.insert(id, k);
+                movable[args[k].0] = false;
+            }
+        }
+        // Backward: a VJP that writes into its first operand, read last there.
+        if op.owned_vjp && reached[id.0] {
+            let v = args[0];
+            if movable[v.0] && once(v) && last[v.0] == backward_at(tape, id) {
+                plan.owned_vjp.push(id);
+                movable[v.0] = false;
+            }
+        }
+        // A unary elementwise node whose value only this reduction reads.
+        if matches!(op.name, "sum" | "mean") && reached[id.0] {
+            let u = args[0];
+            let consumers = tape
+                .nodes
+                .iter()
+                .filter(|c| uses(tape, c.id).contains(&u))
+                .count();
+            if movable[u.0] && consumers == 1 && reached[u.0] && splattable(tape, u) {
+                plan.splat.insert(u, id);
+                movable[u.0] = false;
+            }
+        }
+    }
+    plan
+}
+
+/// Whether node `id`'s value is an array `_grad` owns outright: an op's result, outside any
+/// branch and any fused group, and not the function's value.
+fn candidate(tape: &Tape, id: NodeId) -> bool {
+    let node = tape.node(id);
+    matches!(node.kind, NodeKind::Op { .. })
+        && !node.scalar
+        && node.guard.is_empty()
+        && node.group.is_none()
+        && id != tape.output
+}
+
+/// Whether node `id` is a unary elementwise op whose VJP `reuse::splat_vjp` can run.
+fn splattable(tape: &Tape, id: NodeId) -> bool {
+    let node = tape.node(id);
+    match &node.kind {
+        NodeKind::Op { op, args, configs } => {
+            op.elementwise && !op.checked && args.len() == 1 && configs.len() <= 1
+        }
+        _ => false,
+    }
+}
+
+fn local(prefix: &str, id: NodeId) -> Ident {
+    Ident::new(&format!("__tape_{prefix}{}", id.0), Span::mixed_site())
+}
+
+/// The zero every ghost views.
+pub fn zero() -> Ident {
+    Ident::new("__tape_zero", Span::mixed_site())
+}
+
+/// `let __tape_zero = …;` at the top of `_grad`, where the plan moves anything.
+pub fn emit_zero(tape: &Tape, plan: &Plan) -> TokenStream {
+    if plan.is_empty() {
+        return TokenStream::new();
+    }
+    let (rt, elem, z) = (runtime(), tape.elem.tokens(), zero());
+    quote!(let #z = #rt::ops::arith::zero::<#elem>();)
+}
+
+/// Moves `v` into `moved`, leaving its ghost under its name for the code after.
+fn move_out(v: NodeId, moved: &Ident, at: NodeId, tape: &Tape) -> (TokenStream, TokenStream) {
+    let rt = runtime();
+    let (value, w, z) = (idents::value(v), local("w", v), zero());
+    let (index, name) = (at.0, name_literal(tape, at));
+    let before = quote! {
+        let #w = #rt::reuse::witness(&#value);
+        let #moved = #value;
+    };
+    let after = quote! {
+        let #value = #rt::at(#rt::reuse::ghost(&#z, &#w), #index, #name)?;
+    };
+    (before, after)
+}
+
+/// Node `id`'s forward, its operand at position `k` moved into the kernel.
+pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
+    let rt = runtime();
+    let node = tape.node(id);
+    let NodeKind::Op { op, args, configs } = &node.kind else {
+        return TokenStream::new();
+    };
+    let (index, name) = (id.0, name_literal(tape, id));
+    let v = idents::value(id);
+    let kernel = op.kernel_ident();
+    let moved = local("m", args[k]);
+    let (before, after) = move_out(args[k], &moved, id, tape);
+    let config_binds = configs.iter().enumerate().map(|(i, c)| {
+        let cid = idents::config(id, i);
+        let value = super::verbatim(tape, c);
+        quote!(let #cid = #value;)
+    });
+    let cfg: Vec<_> = (0..configs.len()).map(|i| idents::config(id, i)).collect();
+    let f = quote!(#rt::ops::elem::#kernel);
+    let call = match (args.len(), k, cfg.first()) {
+        (1, _, None) => quote!(#rt::reuse::unary(#moved, #f)),
+        (1, _, Some(c)) => quote!(#rt::reuse::unary_with(#moved, #c, #f)),
+        (_, 0, _) => {
+            let b = value_ref(tape, args[1]);
+            let op_name = op.name;
+            quote!(#rt::reuse::into_lhs(#moved, #b, #op_name, #f))
+        }
+        _ => {
+            let a = value_ref(tape, args[0]);
+            let op_name = op.name;
+            quote!(#rt::reuse::into_rhs(#a, #moved, #op_name, #f))
+        }
+    };
+    let call = quote_spanned!(node.span=> #call);
+    quote! {
+        #(#config_binds)*
+        #before
+        let #v = #rt::at(#call, #index, #name)?;
+        #after
+    }
+}
+
+/// The reverse block of node `id` where the plan changes it: `None` to emit the usual one.
+pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Option<TokenStream> {
+    let rt = runtime();
+    let node = tape.node(id);
+    let NodeKind::Op { op, args, configs } = &node.kind else {
+        return None;
+    };
+    let (index, name) = (id.0, name_literal(tape, id));
+    let (g, ct) = (idents::grad(id), idents::cotangent());
+    if let Some(u) = plan.splat_source(id) {
+        // The reduction passes its scalar cotangent on.
+        let (sp, x) = (local("sp", u), value_ref(tape, u));
+        let splat = syn::Ident::new(&format!("{}_splat", op.name), Span::call_site());
+        return Some(quote! {
+            if let ::core::option::Option::Some(#ct) = #g {
+                #sp = ::core::option::Option::Some(#rt::reuse::#splat(#ct, #x));
+            }
+        });
+    }
+    if plan.splat.contains_key(&id) {
+        let (sp, moved, d) = (
+            local("sp", id),
+            local("m", id),
+            Ident::new("__tape_d", Span::mixed_site()),
+        );
+        let (before, after) = move_out(id, &moved, id, tape);
+        let f = op.vjp_ident();
+        let f = quote!(#rt::ops::elem::#f);
+        let x = value_ref(tape, args[0]);
+        let call = match configs.len() {
+            0 if !op.reads.operands() => quote!(#rt::reuse::splat_vjp_output(#ct, #moved, #f)),
+            0 => quote!(#rt::reuse::splat_vjp(#ct, #x, #moved, #f)),
+            _ => {
+                let c = idents::config(id, 0);
+                quote!(#rt::reuse::splat_vjp_with(#ct, #x, #moved, #c, #f))
+            }
+        };
+        let call = quote_spanned!(node.span=> #call);
+        let put = if reached[args[0].0] {
+            let slot = idents::grad(args[0]);
+            quote!(#rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #name)?;)
+        } else {
+            TokenStream::new()
+        };
+        return Some(quote! {
+            #before
+            #after
+            if let ::core::option::Option::Some(#ct) = #sp {
+                let #d = #rt::at(#call, #index, #name)?;
+                #put
+            }
+        });
+    }
+    if plan.owned_vjp.contains(&id) {
+        let moved = local("m", args[0]);
+        let (before, after) = move_out(args[0], &moved, id, tape);
+        let vjp = syn::Ident::new(&format!("{}_vjp_owned", op.kernel), Span::call_site());
+        let family = syn::Ident::new(op.family, Span::call_site());
+        let rest = args[1..].iter().map(|a| value_ref(tape, *a));
+        let y = value_ref(tape, id);
+        let cfg = (0..configs.len()).map(|i| idents::config(id, i));
+        let accs = args.iter().map(|a| {
+            if reached[a.0] {
+                let slot = idents::grad(*a);
+                quote!(#rt::Acc::to(&mut #slot))
+            } else {
+                quote!(#rt::Acc::skip())
+            }
+        });
+        let call = quote_spanned! {node.span=>
+            #rt::ops::#family::#vjp(#ct, #moved, #(#rest,)* #y, #(#cfg,)* #(#accs),*)
+        };
+        return Some(quote! {
+            #before
+            #after
+            if let ::core::option::Option::Some(#ct) = #g {
+                #rt::at(#call, #index, #name)?;
+            }
+        });
+    }
+    None
+}
+
+/// The scalar cotangent locals of the splat pairs, declared with the slots.
+pub fn emit_splat_slots(tape: &Tape, plan: &Plan) -> TokenStream {
+    let elem = tape.elem.tokens();
+    let mut ids: Vec<&NodeId> = plan.splat.keys().collect();
+    ids.sort();
+    let decls = ids.into_iter().map(|u| {
+        let sp = local("sp", *u);
+        quote!(let mut #sp: ::core::option::Option<#elem> = ::core::option::Option::None;)
+    });
+    quote!(#(#decls)*)
+}

@@ -1,0 +1,311 @@
+//! Buffer reuse in `_grad`: a kernel that takes a value nothing reads afterwards writes its
+//! result into that value's buffer instead of a new one.
+//!
+//! The macro decides, per function, where each intermediate array is read for the last time
+//! (forward kernels, and the VJPs that read values). A kernel there may take the array by
+//! value: an elementwise op computes in place ([`unary`], [`into_lhs`], [`into_rhs`]), a VJP
+//! writes its result into its operand ([`splat_vjp`], `loss::cross_entropy_vjp_owned`). Code
+//! after the move still names the value for its type and shape (a VJP's operand whose values it
+//! does not read, a gradient slot's type): it gets a [`ghost`] of it, a view of one zero
+//! broadcast to the moved value's shape, which costs no allocation.
+//!
+//! Every kernel here computes exactly what its allocating counterpart computes, element by
+//! element with the same `ops::elem` function; only where the result is written differs.
+
+use crate::broadcast::Broadcast;
+use crate::error::{Result, TapeError};
+use crate::float::Float;
+use crate::tensor::{Tensor, Value, into_dim};
+use ndarray::{Array, ArrayView, Dimension, ShapeBuilder, Zip};
+use num_traits::Zero;
+
+/// A value `_grad` may move into a kernel, and what later code gets in its place.
+pub trait Movable: Value {
+    /// What is kept of the value when it is moved: an array's shape, a scalar itself.
+    type Witness;
+    /// The stand-in: a view of one zero broadcast to the array's shape (no buffer), or the
+    /// scalar itself.
+    type Ghost<'a>: Tensor<Elem = Self::Elem, Dim = Self::Dim, Owned = Self>
+    where
+        Self: 'a;
+
+    /// What [`ghost`] needs, taken before the move.
+    fn witness(&self) -> Self::Witness;
+
+    /// The stand-in, viewing `zero`.
+    ///
+    /// # Errors
+    /// Never for a witness of this type (a 0-d view broadcasts to any shape).
+    fn ghost<'a>(zero: &'a Self::Elem, witness: &'a Self::Witness) -> Result<Self::Ghost<'a>>;
+}
+
+impl<F: Float> Movable for F {
+    type Witness = F;
+    type Ghost<'a>
+        = F
+    where
+        Self: 'a;
+
+    fn witness(&self) -> F {
+        *self
+    }
+
+    fn ghost<'a>(_zero: &'a F, witness: &'a F) -> Result<F> {
+        Ok(*witness)
+    }
+}
+
+impl<F: Float, D: Dimension> Movable for Array<F, D> {
+    type Witness = D;
+    type Ghost<'a>
+        = ArrayView<'a, F, D>
+    where
+        Self: 'a;
+
+    fn witness(&self) -> D {
+        self.raw_dim()
+    }
+
+    fn ghost<'a>(zero: &'a F, shape: &'a D) -> Result<ArrayView<'a, F, D>> {
+        let strides = D::zeros(shape.ndim());
+        ArrayView::from_shape(shape.clone().strides(strides), std::slice::from_ref(zero)).map_err(
+            |_| TapeError::rank("reuse", "is a shape a scalar broadcasts to", shape.slice()),
+        )
+    }
+}
+
+/// What is kept of a value of type `V` about to be moved, for its [`ghost`].
+pub struct Witness<V: Movable>(V::Witness);
+
+/// What is kept of a value about to be moved, for its [`ghost`].
+pub fn witness<V: Movable>(v: &V) -> Witness<V> {
+    Witness(v.witness())
+}
+
+/// The stand-in for a moved value: for an array, `zero` broadcast to its shape (all strides
+/// 0); a scalar is copied, not moved, and stands for itself.
+///
+/// # Errors
+/// Never for a witness of this type.
+pub fn ghost<'a, V: Movable>(zero: &'a V::Elem, witness: &'a Witness<V>) -> Result<V::Ghost<'a>> {
+    V::ghost(zero, &witness.0)
+}
+
+/// `f(x)` elementwise, in `x`'s buffer: a unary elementwise op on an array read nowhere after.
+///
+/// # Errors
+/// Never.
+pub fn unary<V: Value>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> Result<V> {
+    let mut x = x;
+    x.map_mut(f);
+    Ok(x)
+}
+
+/// [`unary`] for an op with a constant argument `c` (`powi`'s exponent).
+///
+/// # Errors
+/// Never.
+pub fn unary_with<V: Value, C: Copy>(x: V, c: C, f: impl Fn(V::Elem, C) -> V::Elem) -> Result<V> {
+    unary(x, |v| f(v, c))
+}
+
+/// `f(a, b)` elementwise, in `a`'s buffer when the result has `a`'s shape (`b` broadcasts
+/// into it, as a bias row does); otherwise as the allocating kernel computes it.
+///
+/// # Errors
+/// [`TapeError::Shape`] naming `op` when the shapes do not broadcast.
+pub fn into_lhs<A, B>(
+    a: A,
+    b: &B,
+    op: &'static str,
+    f: impl Fn(A::Elem, A::Elem) -> A::Elem,
+) -> Result<A::Out>
+where
+    A: Value + Broadcast<B>,
+    B: Tensor<Elem = A::Elem>,
+{
+    let mut array = a.into_array();
+    let fits = match b.as_view().broadcast(array.raw_dim()) {
+        Some(b) => {
+            Zip::from(&mut array)
+                .and(&b)
+                .for_each(|a, &b| *a = f(*a, b));
+            true
+        }
+        None => false,
+    };
+    if fits {
+        return into_dim(op, array).map(Value::from_array);
+    }
+    A::from_array(array).zip_with(b, op, f)
+}
+
+/// `f(a, b)` elementwise, in `b`'s buffer when the result has `b`'s shape; otherwise as the
+/// allocating kernel computes it.
+///
+/// # Errors
+/// [`TapeError::Shape`] naming `op` when the shapes do not broadcast.
+pub fn into_rhs<A, B>(
+    a: &A,
+    b: B,
+    op: &'static str,
+    f: impl Fn(A::Elem, A::Elem) -> A::Elem,
+) -> Result<A::Out>
+where
+    A: Broadcast<B>,
+    B: Value<Elem = A::Elem>,
+{
+    let mut array = b.into_array();
+    let fits = match a.as_view().broadcast(array.raw_dim()) {
+        Some(a) => {
+            Zip::from(&mut array)
+                .and(&a)
+                .for_each(|b, &a| *b = f(a, *b));
+            true
+        }
+        None => false,
+    };
+    if fits {
+        return into_dim(op, array).map(Value::from_array);
+    }
+    a.zip_with(&B::from_array(array), op, f)
+}
+
+/// The VJP of a unary elementwise op whose cotangent is `g` on every element (its value was
+/// only summed), written into its output `y`'s buffer: `x̄ᵢ = f(g, xᵢ, yᵢ)`.
+///
+/// # Errors
+/// [`TapeError::ContributionShape`] when `x` and `y` differ in shape.
+pub fn splat_vjp<V: Value, X: Tensor<Elem = V::Elem, Dim = V::Dim>>(
+    g: V::Elem,
+    x: &X,
+    y: V,
+    f: impl Fn(V::Elem, V::Elem, V::Elem) -> V::Elem,
+) -> Result<V> {
+    crate::tensor::check_same_shape(
+        "reuse",
+        "output and input differ",
+        y.shape_of(),
+        x.shape_of(),
+    )?;
+    let mut y = y;
+    y.update(x.as_view(), |y, x| f(g, x, y));
+    Ok(y)
+}
+
+/// [`splat_vjp`] for an op whose VJP reads only the output (`tanh`, `exp`): `x` is not read.
+///
+/// # Errors
+/// Never.
+pub fn splat_vjp_output<V: Value>(
+    g: V::Elem,
+    y: V,
+    f: impl Fn(V::Elem, V::Elem, V::Elem) -> V::Elem,
+) -> Result<V> {
+    let zero = V::Elem::zero();
+    unary(y, |y| f(g, zero, y))
+}
+
+/// [`splat_vjp`] for an op with a constant argument `c` (`powi`'s exponent).
+///
+/// # Errors
+/// As [`splat_vjp`].
+pub fn splat_vjp_with<V: Value, X: Tensor<Elem = V::Elem, Dim = V::Dim>, C: Copy>(
+    g: V::Elem,
+    x: &X,
+    y: V,
+    c: C,
+    f: impl Fn(V::Elem, V::Elem, V::Elem, C) -> V::Elem,
+) -> Result<V> {
+    splat_vjp(g, x, y, |g, x, y| f(g, x, y, c))
+}
+
+/// The cotangent `sum`'s operand receives on every element.
+pub fn sum_splat<T: Tensor>(g: T::Elem, _x: &T) -> T::Elem {
+    g
+}
+
+/// The cotangent `mean`'s operand receives on every element: `ḡ / n`.
+pub fn mean_splat<T: Tensor>(g: T::Elem, x: &T) -> T::Elem {
+    g / T::Elem::from_usize(x.as_view().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{arith, elem, unary as kernels};
+    use ndarray::{Array1, Array2, array};
+
+    #[test]
+    fn in_place_kernels_match_the_allocating_ones() {
+        let x = array![[0.3, -1.2, 2.0], [0.1, 0.0, -0.7]];
+        let b = array![0.5, -0.25, 1.5];
+        assert_eq!(
+            unary(x.clone(), elem::tanh).unwrap(),
+            kernels::tanh(&x).unwrap()
+        );
+        assert_eq!(
+            unary_with(x.clone(), 3, elem::powi).unwrap(),
+            kernels::powi(&x, 3).unwrap()
+        );
+        assert_eq!(
+            into_lhs(x.clone(), &b, "sub", elem::sub).unwrap(),
+            arith::sub(&x, &b).unwrap()
+        );
+        assert_eq!(
+            into_rhs(&b, x.clone(), "sub", elem::sub).unwrap(),
+            arith::sub(&b, &x).unwrap()
+        );
+        // The result is larger than the moved operand: computed as the kernel does.
+        assert_eq!(
+            into_lhs(b.clone(), &x, "div", elem::div).unwrap(),
+            arith::div(&b, &x).unwrap()
+        );
+        assert_eq!(
+            into_rhs(&x, b.clone(), "mul", elem::mul).unwrap(),
+            arith::mul(&x, &b).unwrap()
+        );
+        let err = into_lhs(Array1::<f64>::zeros(4), &b, "add", elem::add).unwrap_err();
+        assert_eq!(err.to_string(), "add: shapes do not broadcast: [4] and [3]");
+    }
+
+    #[test]
+    fn splat_vjps_match_the_filled_cotangent() {
+        let x = array![[0.3, -1.2], [2.0, 0.4]];
+        let y = kernels::tanh(&x).unwrap();
+        let filled = Array2::from_elem((2, 2), 0.5);
+        let mut expected = None;
+        kernels::tanh_vjp(filled.clone(), &x, &y, crate::Acc::to(&mut expected)).unwrap();
+        let expected = expected.unwrap();
+        assert_eq!(
+            splat_vjp(0.5, &x, y.clone(), elem::tanh_vjp).unwrap(),
+            expected
+        );
+        assert_eq!(
+            splat_vjp_output(0.5, y.clone(), elem::tanh_vjp).unwrap(),
+            expected
+        );
+        let mut expected = None;
+        let cubed = kernels::powi(&x, 3).unwrap();
+        kernels::powi_vjp(filled, &x, &cubed, 3, crate::Acc::to(&mut expected)).unwrap();
+        assert_eq!(
+            splat_vjp_with(0.5, &x, cubed, 3, elem::powi_vjp).unwrap(),
+            expected.unwrap()
+        );
+        assert_eq!(mean_splat(2.0, &x), 0.5);
+        assert_eq!(sum_splat(2.0, &x), 2.0);
+    }
+
+    #[test]
+    fn ghosts_have_the_shape_and_no_buffer() {
+        let x = Array2::<f64>::ones((3, 4));
+        let zero = 0.0;
+        let w = witness(&x);
+        let g = ghost(&zero, &w).unwrap();
+        assert_eq!(g.shape(), &[3, 4]);
+        assert_eq!(g.strides(), &[0, 0]);
+        assert!(g.iter().all(|&v| v == 0.0));
+        let w = witness(&2.5_f64);
+        assert_eq!(ghost(&zero, &w).unwrap(), 2.5);
+    }
+}
