@@ -168,3 +168,46 @@ fn cross_entropy_reuses_the_logits() {
     assert_grad_close("∂/∂w1 vs op by op", &g.w1, &recorded2(&recorded, 0), 1e-14);
     assert_grad_close("∂/∂t vs op by op", &g.t, &recorded2(&recorded, 3), 1e-15);
 }
+
+// A fused group's first output written into its input's buffer: the product's (it covers the
+// group), or not, when the moved input is a row broadcast over the batch (the output then
+// gets a buffer of its own). f = Σ tanh(x·w + b)·v + Σ tanh(c·k + x)·v
+//   ∂f/∂w = xᵀ·(v ⊙ (1 − h²)),  ∂f/∂c = k·Σ_rows (v ⊙ (1 − u²))
+#[differentiable]
+fn recycled(
+    w: &Array2<f64>,
+    b: &Array1<f64>,
+    c: &Array1<f64>,
+    #[no_grad] x: &Array2<f64>,
+    #[no_grad] k: &Array2<f64>,
+    #[no_grad] v: &Array2<f64>,
+) -> f64 {
+    let h = tanh(&(x.dot(w) + b));
+    let first = (h * v).sum();
+    let u = tanh(&(c.dot(k) + x));
+    first + (u * v).sum()
+}
+
+#[test]
+fn fused_groups_write_into_an_input_they_read_last() {
+    let x = mat2(5, 3, 16, -1.0, 1.0);
+    let w = mat2(3, 3, 17, -1.0, 1.0);
+    let b = vec1(3, 18, -1.0, 1.0);
+    let c = vec1(4, 19, -1.0, 1.0);
+    let k = mat2(4, 3, 20, -1.0, 1.0);
+    let v = mat2(5, 3, 21, -1.0, 1.0);
+    let g = recycled_grad(&w, &b, &c, &x, &k, &v).unwrap();
+    assert_eq!(g.value, recycled(&w, &b, &c, &x, &k, &v));
+    let h = (x.dot(&w) + &b).mapv(f64::tanh);
+    let u = (c.dot(&k) + &x).mapv(f64::tanh);
+    check_analytic("∂/∂w", &g.w, &x.t().dot(&(&v * &h.mapv(|h| 1.0 - h * h))));
+    let du = &v * &u.mapv(|u| 1.0 - u * u);
+    check_analytic("∂/∂c", &g.c, &k.dot(&du.sum_axis(Axis(0))));
+    check_fd("∂/∂c", &g.c, &c, |c| recycled(&w, &b, c, &x, &k, &v));
+    let recorded = RecycledTape::record(&w, &b, &c, &x, &k, &v)
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_grad_close("∂/∂w vs op by op", &g.w, &recorded2(&recorded, 0), 1e-15);
+    assert_grad_close("∂/∂c vs op by op", &g.c, &recorded1(&recorded, 2), 1e-15);
+}

@@ -116,6 +116,50 @@ pub fn cotangent<V: Value>(slot: &Option<V>, len: usize) -> Result<Option<Cow<'_
     }))
 }
 
+/// How many elements a value has (1 for a scalar).
+pub fn elements<T: Tensor>(x: &T) -> usize {
+    x.shape_of().iter().product()
+}
+
+/// A value's elements in standard order, in its own buffer where it has one (a group input
+/// nothing reads after the loop, whose buffer then takes the group's first output).
+pub fn into_buffer<V: Value>(v: V) -> Vec<V::Elem> {
+    let array = v.into_array();
+    let len = array.len();
+    if array.is_standard_layout() {
+        match array.into_raw_vec_and_offset() {
+            (mut data, Some(0) | None) => {
+                data.truncate(len);
+                data
+            }
+            (data, Some(offset)) => data[offset..offset + len].to_vec(),
+        }
+    } else {
+        array.iter().copied().collect()
+    }
+}
+
+/// Stores a strip of the group's first output: over the recycled input's elements where
+/// `in_place` (the loop has already read them), otherwise appended to `out`.
+#[inline(always)]
+pub fn store_either<F: Float>(
+    buffer: &mut [F],
+    out: &mut Vec<F>,
+    in_place: bool,
+    strip: &Strip<F>,
+    base: usize,
+    len: usize,
+) {
+    if in_place {
+        let end = len.min(base + LANES);
+        if base < end {
+            buffer[base..end].copy_from_slice(&strip[..end - base]);
+        }
+    } else {
+        store(out, strip, base, len);
+    }
+}
+
 /// Zeros for a group input's gradient, accumulated element by element in the backward loop.
 pub fn zeros<F: Float>(len: usize) -> Vec<F> {
     vec![F::zero(); len]
@@ -129,19 +173,7 @@ pub fn reuse<V: Value>(slot: &mut Option<V>, input_len: usize, len: usize) -> (V
     let fits = |g: &V| g.as_view().len() == len;
     if input_len == len && slot.as_ref().is_some_and(fits) {
         if let Some(g) = slot.take() {
-            let array = g.into_array();
-            let data = if array.is_standard_layout() {
-                match array.into_raw_vec_and_offset() {
-                    (mut data, Some(0) | None) => {
-                        data.truncate(len);
-                        data
-                    }
-                    (data, Some(offset)) => data[offset..offset + len].to_vec(),
-                }
-            } else {
-                array.iter().copied().collect()
-            };
-            return (data, true);
+            return (into_buffer(g), true);
         }
     }
     (zeros(input_len), false)

@@ -314,7 +314,16 @@ fn operand(tape: &Tape, group: &Group, a: NodeId) -> TokenStream {
 
 /// The group's forward code: the fused loop, or (`unfused`) a return of the whole gradient
 /// computed op by op.
-pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenStream {
+///
+/// With `recycle = Some(k)`, input `k` is read nowhere after the loop: it is moved into a
+/// buffer that the loop reads strip by strip and, where it covers the group, overwrites with
+/// the first output (`reuse`'s plan).
+pub fn emit_forward(
+    tape: &Tape,
+    group: &Group,
+    unfused: &TokenStream,
+    recycle: Option<usize>,
+) -> TokenStream {
     let rt = runtime();
     let elem = tape.elem.tokens();
     let (len, s, saved) = (
@@ -327,6 +336,17 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
     let slices: Vec<_> = (0..group.inputs.len()).map(input_slice).collect();
     let strips: Vec<_> = (0..group.inputs.len()).map(input_strip).collect();
     let input_refs: Vec<_> = group.inputs.iter().map(|x| value_ref(tape, *x)).collect();
+    let (buffer, in_place) = (ident("__tape_r"), ident("__tape_in_place"));
+    // Where input `k` is read from: its slice, or the recycled buffer.
+    let source = |k: usize| -> TokenStream {
+        if recycle == Some(k) {
+            quote!(#buffer.as_slice())
+        } else {
+            let x = input_slice(k);
+            quote!(#x)
+        }
+    };
+    let recycled_output = recycle.and(group.outputs.first().copied());
     // Configs are constants (no captures): evaluated once, before the loops.
     let mut config_binds = Vec::new();
     for m in &group.members {
@@ -362,8 +382,6 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
             let #e: #rt::fuse::Strip<#elem> = #call;
         });
     }
-    let outs: Vec<_> = group.outputs.iter().map(|o| out_buffer(*o)).collect();
-    let out_elems: Vec<_> = group.outputs.iter().map(|o| element(*o)).collect();
     let saved_elems: Vec<_> = group.saved.iter().map(|s| element(*s)).collect();
     let n_saved = group.saved.len();
     // Each member's type, derived from its operands' as its kernel would.
@@ -398,18 +416,63 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
     // Every output must cover the group's elements (not only read broadcast rows).
     let covered = group.output_deps.iter().map(|deps| {
         let covering = deps.iter().map(|k| {
-            let x = input_slice(*k);
+            let x = source(*k);
             quote!(#x.len() == #len)
         });
         quote!((false #(|| #covering)*))
     });
     let shapes = input_refs.iter().map(|x| quote!(#rt::Tensor::shape_of(#x)));
-    let slice_calls = input_refs.iter().map(|x| quote!(#rt::fuse::slice(#x)));
+    let slice_calls = input_refs.iter().enumerate().map(|(k, x)| {
+        if recycle == Some(k) {
+            quote!(::core::option::Option::Some(()))
+        } else {
+            quote!(#rt::fuse::slice(#x))
+        }
+    });
     let somes = slices
         .iter()
         .map(|s| quote!(::core::option::Option::Some(#s)));
+    let sources: Vec<_> = (0..group.inputs.len()).map(source).collect();
+    // The recycled input: moved into a buffer, its ghost left for the shape reads after.
+    let take = recycle.map(|k| {
+        let v = group.inputs[k];
+        let moved = local("m", v.0);
+        let (before, after) = super::reuse::move_out(v, &moved, group.last(), tape);
+        quote! {
+            #before
+            let mut #buffer: ::std::vec::Vec<#elem> = #rt::fuse::into_buffer(#moved);
+            #after
+        }
+    });
+    let buffers = group.outputs.iter().map(|o| {
+        let out = out_buffer(*o);
+        if recycled_output == Some(*o) {
+            quote! {
+                let #in_place = #buffer.len() == #len;
+                let mut #out: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
+                    if #in_place { 0 } else { #len },
+                );
+            }
+        } else {
+            quote!(let mut #out: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)
+        }
+    });
+    let stores = group.outputs.iter().map(|o| {
+        let (out, e) = (out_buffer(*o), element(*o));
+        if recycled_output == Some(*o) {
+            quote!(#rt::fuse::store_either(&mut #buffer, &mut #out, #in_place, &#e, #base, #len);)
+        } else {
+            quote!(#rt::fuse::store(&mut #out, &#e, #base, #len);)
+        }
+    });
+    let pick = recycled_output.map(|o| {
+        let out = out_buffer(o);
+        quote!(let #out = if #in_place { #buffer } else { #out };)
+    });
     quote! {
         #(#config_binds)*
+        #(#types)*
+        #take
         let (#full, #len, #(#slices,)*) = match (#rt::fuse::layout(&[#(#shapes),*]), #(#slice_calls,)*) {
             (::core::option::Option::Some((#full, #len)), #(#somes,)*) => (#full, #len, #(#slices,)*),
             _ => return #unfused,
@@ -417,18 +480,18 @@ pub fn emit_forward(tape: &Tape, group: &Group, unfused: &TokenStream) -> TokenS
         if !(true #(&& #covered)*) {
             return #unfused;
         }
-        #(#types)*
-        #(let mut #outs: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(#len);)*
+        #(#buffers)*
         let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
             #rt::fuse::strips(#len) * #n_saved * #rt::fuse::LANES,
         );
         for #s in 0..#rt::fuse::strips(#len) {
             let #base = #s * #rt::fuse::LANES;
-            #(let #strips = #rt::fuse::load(#slices, #base, #len);)*
+            #(let #strips = #rt::fuse::load(#sources, #base, #len);)*
             #(#body)*
-            #(#rt::fuse::store(&mut #outs, &#out_elems, #base, #len);)*
+            #(#stores)*
             #(#saved.extend_from_slice(&#saved_elems);)*
         }
+        #pick
         #(#output_values)*
         let #st = (#len, #saved);
     }
@@ -483,16 +546,18 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .iter()
         .enumerate()
         .filter(|(_, x)| reached[x.0])
-        .map(|(k, _)| {
-            let (d, x) = (input_grad(k), input_slice(k));
+        .map(|(k, x)| {
+            // The element count from the shape: a recycled input is a ghost without elements.
+            let (d, like) = (input_grad(k), value_ref(tape, *x));
             match recycled {
                 Some((o, r)) if r == k => {
                     let slot = idents::grad(o);
                     quote! {
-                        let (mut #d, #taken) = #rt::fuse::reuse(&mut #slot, #x.len(), #len);
+                        let (mut #d, #taken) =
+                            #rt::fuse::reuse(&mut #slot, #rt::fuse::elements(#like), #len);
                     }
                 }
-                _ => quote!(let mut #d = #rt::fuse::zeros::<#elem>(#x.len());),
+                _ => quote!(let mut #d = #rt::fuse::zeros::<#elem>(#rt::fuse::elements(#like));),
             }
         });
     let scalar_sums = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {

@@ -211,7 +211,9 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let plan = reuse::plan(tape, groups);
     let zero = reuse::emit_zero(tape, &plan);
     let forward = tape.nodes.iter().map(|node| match node.group {
-        Some(g) if groups[g].last() == node.id => fuse::emit_forward(tape, &groups[g], unfused),
+        Some(g) if groups[g].last() == node.id => {
+            fuse::emit_forward(tape, &groups[g], unfused, plan.groups.get(&g).copied())
+        }
         Some(_) => TokenStream::new(),
         None => match plan.forward.get(&node.id) {
             Some(&k) => reuse::emit_forward(tape, node.id, k),

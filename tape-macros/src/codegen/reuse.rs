@@ -48,12 +48,18 @@ pub struct Plan {
     /// Backward: a unary elementwise node whose value is only summed (or averaged), with that
     /// reduction: its VJP runs on the reduction's scalar cotangent, in its own buffer.
     pub splat: HashMap<NodeId, NodeId>,
+    /// Fused groups (by index) whose first output is written into the buffer of their input
+    /// at this position (where that input covers the group; checked at run time).
+    pub groups: HashMap<usize, usize>,
 }
 
 impl Plan {
     /// Whether anything is moved (and the ghosts need their zero).
     pub fn is_empty(&self) -> bool {
-        self.forward.is_empty() && self.owned_vjp.is_empty() && self.splat.is_empty()
+        self.forward.is_empty()
+            && self.owned_vjp.is_empty()
+            && self.splat.is_empty()
+            && self.groups.is_empty()
     }
 
     /// The reduction whose scalar cotangent node `id` takes, if it is one of the splat pairs.
@@ -139,14 +145,27 @@ pub fn plan(tape: &Tape, groups: &[Group]) -> Plan {
             movable[c.node.0] = false;
         }
     }
-    // Group inputs and outputs keep their buffers (the fused loops hold slices of them).
+    let mut plan = Plan::default();
+    // A group's first output in the buffer of an input read last by the group's loop.
+    for (index, g) in groups.iter().enumerate() {
+        if g.outputs.is_empty() {
+            continue;
+        }
+        if let Some(k) = g
+            .inputs
+            .iter()
+            .position(|x| movable[x.0] && last[x.0] == forward_at(g.last()))
+        {
+            plan.groups.insert(index, k);
+        }
+    }
+    // Other group inputs and outputs keep their buffers (the fused loops hold slices of them).
     for g in groups {
         for x in g.inputs.iter().chain(&g.outputs) {
             movable[x.0] = false;
         }
     }
 
-    let mut plan = Plan::default();
     for node in &tape.nodes {
         let id = node.id;
         let NodeKind::Op { op, args, configs } = &node.kind else {
@@ -238,7 +257,7 @@ pub fn emit_zero(tape: &Tape, plan: &Plan) -> TokenStream {
 }
 
 /// Moves `v` into `moved`, leaving its ghost under its name for the code after.
-fn move_out(v: NodeId, moved: &Ident, at: NodeId, tape: &Tape) -> (TokenStream, TokenStream) {
+pub fn move_out(v: NodeId, moved: &Ident, at: NodeId, tape: &Tape) -> (TokenStream, TokenStream) {
     let rt = runtime();
     let (value, w, z) = (idents::value(v), local("w", v), zero());
     let (index, name) = (at.0, name_literal(tape, at));
