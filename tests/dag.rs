@@ -223,3 +223,44 @@ fn scalar_path_gradients() {
     check_fd_scalar("∂/∂a", g.a, a, |a| scalars_only(a, b));
     check_fd_scalar("∂/∂b", g.b, b, |b| scalars_only(a, b));
 }
+
+fn shifted(i: usize) -> usize {
+    i + 1
+}
+
+// Repeated reads of one element: `_grad` merges equal scalar nodes (`x[i]` three times per
+// step, the same constant `i` each time) and sums their cotangents once. Index code with a
+// call (`x[shifted(i)]`) is never merged, and `x[1]` is another node than `x[i]` even where
+// `i` is 1; all give the same gradient.
+// f = Σ_i x_i·x_i·x_i + x_{i+1} + x_1  for i in 0..3:
+//   ∂f/∂x_j = 3x_j² [j < 3] + [1 ≤ j ≤ 3] + 3·[j = 1]
+#[differentiable]
+fn repeated_reads(x: &Array1<f64>) -> f64 {
+    let mut total = 0.0;
+    for i in 0..3 {
+        total += x[i] * x[i] * x[i] + x[shifted(i)] + x[1];
+    }
+    total
+}
+
+#[test]
+fn repeated_element_reads_are_merged() {
+    let x = vec1(4, 30, -1.0, 1.0);
+    let g = repeated_reads_grad(&x).unwrap();
+    assert_eq!(g.value, repeated_reads(&x));
+    let expected = Array1::from_shape_fn(4, |j| {
+        let cube = if j < 3 { 3.0 * x[j] * x[j] } else { 0.0 };
+        let next = if (1..=3).contains(&j) { 1.0 } else { 0.0 };
+        let one = if j == 1 { 3.0 } else { 0.0 };
+        cube + next + one
+    });
+    check_analytic("∂/∂x", &g.x, &expected);
+    check_fd("∂/∂x", &g.x, &x, repeated_reads);
+    let recorded = RepeatedReadsTape::record(&x).unwrap().backward().unwrap();
+    let recorded: Array1<f64> = recorded[&0]
+        .as_array()
+        .clone()
+        .into_dimensionality()
+        .unwrap();
+    tape::gradcheck::assert_grad_close("∂/∂x vs the recorded tape", &g.x, &recorded, 1e-15);
+}

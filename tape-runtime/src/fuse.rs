@@ -11,7 +11,7 @@ use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
 use crate::tensor::{Tensor, Value};
-use ndarray::{Array, IxDyn};
+use ndarray::{Array, Dimension};
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
@@ -84,12 +84,15 @@ pub fn output_as<V: Value>(data: Vec<V::Elem>, shape: &[usize], _ty: &Ty<V>) -> 
 /// # Errors
 /// As [`output_as`].
 pub fn output<V: Value>(data: Vec<V::Elem>, shape: &[usize]) -> Result<V> {
-    let array = Array::from_shape_vec(IxDyn(shape), data)
-        .map_err(|_| TapeError::rank("fuse", "has as many elements as its shape", shape))?;
-    array
-        .into_dimensionality::<V::Dim>()
+    let rank = || TapeError::rank("fuse", "has its value's number of dimensions", shape);
+    if <V::Dim as Dimension>::NDIM.is_some_and(|n| n != shape.len()) {
+        return Err(rank());
+    }
+    let mut dim = V::Dim::zeros(shape.len());
+    dim.slice_mut().copy_from_slice(shape);
+    Array::from_shape_vec(dim, data)
         .map(V::from_array)
-        .map_err(|_| TapeError::rank("fuse", "has its value's number of dimensions", shape))
+        .map_err(|_| TapeError::rank("fuse", "has as many elements as its shape", shape))
 }
 
 /// The cotangent a group output received, as `len` contiguous elements (copied only if it is

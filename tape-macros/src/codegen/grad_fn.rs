@@ -29,9 +29,9 @@
 //! a `_grad` that fails to compile where it is called, saying why.
 
 use super::forward::{Purpose, emit_forward, tape_table};
-use super::fuse;
 use super::reuse;
 use super::reverse::emit_reverse;
+use super::{cse, fuse};
 use super::{idents, items, runtime, value_ref, verbatim};
 use crate::ir::{Elem, ParamKind, Tape};
 use proc_macro2::TokenStream;
@@ -121,9 +121,10 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         tape_table(tape),
     );
     let ret = quote!(::core::result::Result<#strukt #use_generics, #rt::TapeError>);
-    let (fused, groups) = fuse::plan(tape);
+    let merged = cse::merge(tape);
+    let (fused, groups) = fuse::plan(&merged);
     let body = if groups.is_empty() {
-        emit_body(tape, &[], &TokenStream::new())
+        emit_body(&merged, &[], &TokenStream::new())
     } else {
         // Where a group cannot run fused (its inputs broadcast, or one is strided), the whole
         // gradient is computed op by op instead, by this copy of the plain body.

@@ -5,6 +5,7 @@
 //! mixed-site hygiene ([`idents`]). A node evaluated inside an arm of an `if` is held as an
 //! `Option` (`None` where the arm did not run) and read through `taken(&v)?`.
 
+pub mod cse;
 pub mod forward;
 pub mod fuse;
 pub mod grad_fn;

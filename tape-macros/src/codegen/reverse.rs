@@ -70,26 +70,77 @@ pub fn emit_reverse(
                 quote!(let mut #g = #rt::slot(#v);)
             }
         });
-    let blocks = tape.nodes.iter().rev().filter_map(|n| match n.group {
-        Some(g) if groups[g].last() == n.id => {
-            let group = &groups[g];
-            if !group.members.iter().any(|m| reached[m.0]) {
-                return None;
-            }
-            Some(fuse::emit_backward(tape, group, &reached))
+    let indexed = indexed(tape, &reached);
+    let elem = tape.elem.tokens();
+    let totals = indexed.iter().map(|a| {
+        let (ix, like) = (index_total(*a), value_ref(tape, *a));
+        quote! {
+            let mut #ix: ::std::vec::Vec<#elem> =
+                #rt::fuse::zeros::<#elem>(#rt::fuse::elements(#like));
         }
-        Some(_) => None,
-        None if reached[n.id.0] => reuse::emit_block(tape, plan, n.id, &reached)
-            .or_else(|| emit_block(tape, n.id, &reached, recompute_calls)),
-        None => None,
+    });
+    let blocks = tape.nodes.iter().rev().map(|n| {
+        let block = match n.group {
+            Some(g) if groups[g].last() == n.id => {
+                let group = &groups[g];
+                if group.members.iter().any(|m| reached[m.0]) {
+                    Some(fuse::emit_backward(tape, group, &reached))
+                } else {
+                    None
+                }
+            }
+            Some(_) => None,
+            None if reached[n.id.0] => reuse::emit_block(tape, plan, n.id, &reached)
+                .or_else(|| emit_block(tape, n.id, &reached, recompute_calls, &indexed)),
+            None => None,
+        };
+        // The `x[i]` contributions join `x`'s gradient before `x`'s own block reads it.
+        let total = indexed.contains(&n.id).then(|| {
+            let (ix, slot, like) = (index_total(n.id), idents::grad(n.id), value_ref(tape, n.id));
+            let (index, name) = (n.id.0, name_literal(tape, n.id));
+            quote! {
+                let #ix = #rt::at(#rt::fuse::output(#ix, #rt::Tensor::shape_of(#like)), #index, #name)?;
+                #rt::at(#rt::Acc::to(&mut #slot).put(#ix), #index, #name)?;
+            }
+        });
+        quote!(#total #block)
     });
     let splats = reuse::emit_splat_slots(tape, plan);
     quote! {
         let mut #seed_slot = ::core::option::Option::Some(#seed);
         #(#slots)*
         #splats
+        #(#totals)*
         #(#blocks)*
     }
+}
+
+/// The arrays read element by element (`x[i]`, reached, outside any branch): their `index`
+/// VJPs add into a plain buffer of elements, one local that stays in registers, instead of
+/// each checking `x`'s gradient slot.
+fn indexed(tape: &Tape, reached: &[bool]) -> Vec<NodeId> {
+    let mut out: Vec<NodeId> = Vec::new();
+    for node in &tape.nodes {
+        if let NodeKind::Op { op, args, .. } = &node.kind {
+            let a = args[0];
+            if op.name == "index"
+                && reached[node.id.0]
+                && reached[a.0]
+                && node.guard.is_empty()
+                && !is_optional(tape, a)
+                && !tape.node(a).scalar
+                && !out.contains(&a)
+            {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// The local collecting the `x[i]` contributions to array `a`'s gradient.
+fn index_total(a: NodeId) -> syn::Ident {
+    syn::Ident::new(&format!("__tape_ix{}", a.0), Span::mixed_site())
 }
 
 /// The accumulators for a node's operands, with temporary slots for repeated operands.
@@ -136,6 +187,7 @@ fn emit_block(
     id: NodeId,
     reached: &[bool],
     recompute_calls: bool,
+    indexed: &[NodeId],
 ) -> Option<TokenStream> {
     let rt = runtime();
     let node = tape.node(id);
@@ -145,6 +197,11 @@ fn emit_block(
     let node_name = name_literal(tape, id);
     let body = match &node.kind {
         NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
+        NodeKind::Op { op, args, .. } if op.name == "index" && indexed.contains(&args[0]) => {
+            let ix = index_total(args[0]);
+            let i = config_value(tape, id, 0);
+            quote!(#rt::at(#rt::ops::reduce::index_add(&mut #ix, #i, #ct), #index, #node_name)?;)
+        }
         NodeKind::Op { op, args, configs } if scalar_path(tape, id) => {
             let vjp = op.vjp_ident();
             let operands = args.iter().map(|a| scalar_value(tape, *a));

@@ -268,6 +268,23 @@ fn index_vjp_slow<F: Float, S: Data<Elem = F>, D: Dimension>(
     Ok(())
 }
 
+/// [`index_vjp`] into a gradient total kept as plain elements, the way `_grad` collects every
+/// `x[i]` of one vector before adding them to `x`'s gradient in one step: `total[i] += ḡ`.
+///
+/// # Errors
+/// [`TapeError::Domain`] if `i` is out of bounds (the forward `index` has already refused it).
+#[inline(always)]
+pub fn index_add<F: Float>(total: &mut [F], i: usize, g: F) -> Result<()> {
+    let len = total.len();
+    match total.get_mut(i) {
+        Some(v) => {
+            *v += g;
+            Ok(())
+        }
+        None => Err(*out_of_bounds(i, len)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{check_fd1, det};
