@@ -31,9 +31,9 @@
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::reuse;
 use super::reverse::emit_reverse;
-use super::{cse, fuse};
+use super::{cse, fuse, schedule};
 use super::{idents, items, runtime, value_ref, verbatim};
-use crate::ir::{Elem, ParamKind, Tape};
+use crate::ir::{Elem, NodeId, ParamKind, Tape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -211,7 +211,9 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let items = items(tape);
     let plan = reuse::plan(tape, groups);
     let zero = reuse::emit_zero(tape, &plan);
-    let forward = tape.nodes.iter().map(|node| match node.group {
+    let chains = schedule::chains(tape);
+    let sunk: Vec<NodeId> = chains.values().flatten().copied().collect();
+    let one = |node: &crate::ir::Node| match node.group {
         Some(g) if groups[g].last() == node.id => {
             fuse::emit_forward(tape, &groups[g], unfused, plan.groups.get(&g).copied())
         }
@@ -220,6 +222,15 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
             Some(&k) => reuse::emit_forward(tape, node.id, k),
             None => emit_forward(tape, node.id, Purpose::Grad),
         },
+    };
+    let forward = tape.nodes.iter().map(|node| {
+        if sunk.contains(&node.id) {
+            return TokenStream::new();
+        }
+        let links = chains.get(&node.id).into_iter().flatten();
+        let links = links.map(|l| one(tape.node(*l)));
+        let this = one(node);
+        quote!(#(#links)* #this)
     });
     let elem = tape.elem.tokens();
     let seed = quote!(#rt::ops::arith::one::<#elem>());

@@ -12,6 +12,7 @@ pub mod grad_fn;
 pub mod idents;
 pub mod reuse;
 pub mod reverse;
+pub mod schedule;
 pub mod tape_struct;
 pub mod vjp_fn;
 
