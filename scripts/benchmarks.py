@@ -83,7 +83,7 @@ def speed(quick, native=False):
 def peers(quick):
     """candle (CPU, Var + backward) on the same workloads: `peers/benches/candle.rs`."""
     timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
-    out = run(["cargo", "bench", "--bench", "candle", "--", *timing], cwd=ROOT / "peers")
+    out = run(["cargo", "bench", "--bench", "candle", "--", *timing], cwd=ROOT / "peers", env=threads(1))
     checks = [line for line in out.stdout.splitlines() if "max relative error" in line]
     rows = []
     for group in WORKLOADS:
@@ -97,13 +97,19 @@ def peers(quick):
 
 
 MATMULS = [("W1 X·W1 64x784x128", 64, 784, 128), ("W4 X·W 256x512x512", 256, 512, 512), ("W4 XT·G 512x256x512", 512, 256, 512)]
-KERNELS = ["matrixmultiply 1 thread", "faer 1 thread", "faer 2 threads", "candle (gemm)"]
+KERNELS = ["matrixmultiply 1 thread", "matrixmultiply 2 threads", "faer 1 thread", "faer 2 threads", "candle (gemm)"]
+
+
+def threads(n):
+    """The environment for a peers run with matrixmultiply on `n` threads."""
+    return dict(os.environ, MATMUL_NUM_THREADS=str(n))
 
 
 def matmuls(quick):
     """Matrix-product kernels on the workloads' shapes: `peers/benches/matmul.rs`."""
     timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
-    run(["cargo", "bench", "--bench", "matmul", "--", *timing], cwd=ROOT / "peers")
+    run(["cargo", "bench", "--bench", "matmul", "--", *timing], cwd=ROOT / "peers", env=threads(1))
+    run(["cargo", "bench", "--bench", "matmul", "--", *timing, "matrixmultiply"], cwd=ROOT / "peers", env=threads(2))
     rows = []
     for name, m, k, n in MATMULS:
         base = ROOT / "peers" / "target" / "criterion" / f"matmul {name}"
@@ -257,6 +263,8 @@ def main():
             "each kernel on its own preallocated matrices. tape multiplies with ndarray's `dot`, that",
             "is matrixmultiply on one thread; its `faer` feature uses faer's kernel instead, which on",
             "the workloads' row-major arrays measured 0–15% faster (`tape-runtime/src/gemm.rs`).",
+            "matrixmultiply at 2 threads is its `threading` feature (`MATMUL_NUM_THREADS=2`), which",
+            "tape does not enable: an application that wants it adds the feature to its own build.",
             "",
             "| product | " + " | ".join(KERNELS) + " |",
             "|---|" + "---|" * len(KERNELS),

@@ -1,8 +1,10 @@
-//! Matrix-product kernels on the workloads' shapes: ndarray's default (matrixmultiply), faer
-//! (one thread and two) and candle (the `gemm` crate, its default threads). GFLOP/s are
-//! computed from the medians by `scripts/benchmarks.py`.
+//! Matrix-product kernels on the workloads' shapes: ndarray's default (matrixmultiply, on as
+//! many threads as `MATMUL_NUM_THREADS` says), faer (one thread and two) and candle (the `gemm`
+//! crate, its default threads). GFLOP/s are computed from the medians by
+//! `scripts/benchmarks.py`, which runs this twice: `MATMUL_NUM_THREADS=1`, then `=2` for
+//! matrixmultiply alone.
 //!
-//! `cd peers && cargo bench --bench matmul`
+//! `cd peers && MATMUL_NUM_THREADS=1 cargo bench --bench matmul`
 
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,6 +23,11 @@ const SHAPES: &[(&str, usize, usize, usize)] = &[
 ];
 
 fn benches(c: &mut Criterion) {
+    let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "1".into());
+    let matrixmultiply = match threads.as_str() {
+        "1" => "matrixmultiply 1 thread".to_string(),
+        n => format!("matrixmultiply {n} threads"),
+    };
     for &(name, m, k, n) in SHAPES {
         let a = workloads::matrix(m, k, 1);
         let b = workloads::matrix(k, n, 2);
@@ -49,7 +56,7 @@ fn benches(c: &mut Criterion) {
         assert!(worst < 1e-10, "faer disagrees with ndarray by {worst:e}");
         let mut group = c.benchmark_group(format!("matmul {name}"));
         group.sample_size(30);
-        group.bench_function("matrixmultiply 1 thread", |bench| {
+        group.bench_function(&matrixmultiply, |bench| {
             bench.iter(|| black_box(&a).dot(black_box(&b)))
         });
         group.bench_function("faer 1 thread", |bench| {
