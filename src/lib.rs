@@ -65,7 +65,7 @@ pub mod prelude {
 pub mod __private {
     pub use tape_runtime::{
         Acc, Accumulate, AnyTensor, NodeInfo, NotScalar, ScalarOutput, Tape, TapeError, Tensor, at,
-        call_vjp, evaluated, fuse, grad_or_zeros, ops, present, record, record_opt, reuse,
+        call_vjp, dynamic, evaluated, fuse, grad_or_zeros, ops, present, record, record_opt, reuse,
         scalar_of, select_any_vjp, select_vjp, slot, slot_opt, taken,
     };
 }

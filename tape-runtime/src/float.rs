@@ -32,6 +32,10 @@ pub trait Float: NdFloat + Default + Sum + 'static {
     /// The logistic function by [`math::sigmoid`].
     fn sigmoid_vectorized(self) -> Self;
 
+    /// A zero that lives for the whole program: what a moved array's stand-in views
+    /// ([`reuse::ghost`](crate::reuse::ghost)).
+    fn static_zero() -> &'static Self;
+
     /// `a · b` by faer's kernel, or `None` where ndarray's `dot` should do it (see
     /// [`gemm`](crate::gemm)).
     #[cfg(feature = "faer")]
@@ -40,6 +44,10 @@ pub trait Float: NdFloat + Default + Sum + 'static {
 
 impl Float for f32 {
     const NAME: &'static str = "f32";
+
+    fn static_zero() -> &'static f32 {
+        &0.0
+    }
 
     fn from_f64(value: f64) -> Self {
         value as f32
@@ -77,6 +85,10 @@ impl Float for f32 {
 
 impl Float for f64 {
     const NAME: &'static str = "f64";
+
+    fn static_zero() -> &'static f64 {
+        &0.0
+    }
 
     fn from_f64(value: f64) -> Self {
         value

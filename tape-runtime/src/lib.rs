@@ -20,6 +20,7 @@
 pub mod accumulate;
 pub mod any_tensor;
 pub mod broadcast;
+pub mod dynamic;
 pub mod error;
 pub mod float;
 pub mod functions;

@@ -21,74 +21,47 @@ use num_traits::Zero;
 
 /// A value `_grad` may move into a kernel, and what later code gets in its place.
 pub trait Movable: Value {
-    /// What is kept of the value when it is moved: an array's shape, a scalar itself.
-    type Witness;
     /// The stand-in: a view of one zero broadcast to the array's shape (no buffer), or the
-    /// scalar itself.
-    type Ghost<'a>: Tensor<Elem = Self::Elem, Dim = Self::Dim, Owned = Self>
-    where
-        Self: 'a;
+    /// scalar itself (scalars are copied, not moved).
+    type Ghost: Tensor<Elem = Self::Elem, Dim = Self::Dim, Owned = Self>;
 
-    /// What [`ghost`] needs, taken before the move.
-    fn witness(&self) -> Self::Witness;
-
-    /// The stand-in, viewing `zero`.
+    /// The stand-in, made before the move.
     ///
     /// # Errors
-    /// Never for a witness of this type (a 0-d view broadcasts to any shape).
-    fn ghost<'a>(zero: &'a Self::Elem, witness: &'a Self::Witness) -> Result<Self::Ghost<'a>>;
+    /// Never for a value of this type (a zero broadcasts to any shape).
+    fn ghost(&self) -> Result<Self::Ghost>;
 }
 
 impl<F: Float> Movable for F {
-    type Witness = F;
-    type Ghost<'a>
-        = F
-    where
-        Self: 'a;
+    type Ghost = F;
 
-    fn witness(&self) -> F {
-        *self
-    }
-
-    fn ghost<'a>(_zero: &'a F, witness: &'a F) -> Result<F> {
-        Ok(*witness)
+    fn ghost(&self) -> Result<F> {
+        Ok(*self)
     }
 }
 
 impl<F: Float, D: Dimension> Movable for Array<F, D> {
-    type Witness = D;
-    type Ghost<'a>
-        = ArrayView<'a, F, D>
-    where
-        Self: 'a;
+    type Ghost = ArrayView<'static, F, D>;
 
-    fn witness(&self) -> D {
-        self.raw_dim()
-    }
-
-    fn ghost<'a>(zero: &'a F, shape: &'a D) -> Result<ArrayView<'a, F, D>> {
+    fn ghost(&self) -> Result<ArrayView<'static, F, D>> {
+        let shape = self.raw_dim();
         let strides = D::zeros(shape.ndim());
-        ArrayView::from_shape(shape.clone().strides(strides), std::slice::from_ref(zero)).map_err(
-            |_| TapeError::rank("reuse", "is a shape a scalar broadcasts to", shape.slice()),
+        ArrayView::from_shape(
+            shape.clone().strides(strides),
+            std::slice::from_ref(F::static_zero()),
         )
+        .map_err(|_| TapeError::rank("reuse", "is a shape a scalar broadcasts to", shape.slice()))
     }
 }
 
-/// What is kept of a value of type `V` about to be moved, for its [`ghost`].
-pub struct Witness<V: Movable>(V::Witness);
-
-/// What is kept of a value about to be moved, for its [`ghost`].
-pub fn witness<V: Movable>(v: &V) -> Witness<V> {
-    Witness(v.witness())
-}
-
-/// The stand-in for a moved value: for an array, `zero` broadcast to its shape (all strides
-/// 0); a scalar is copied, not moved, and stands for itself.
+/// The stand-in for `v` once it is moved: for an array, a view of one zero broadcast to its
+/// shape (all strides 0); a scalar stands for itself. Made before the move, taken over by
+/// `v`'s name after it.
 ///
 /// # Errors
-/// Never for a witness of this type.
-pub fn ghost<'a, V: Movable>(zero: &'a V::Elem, witness: &'a Witness<V>) -> Result<V::Ghost<'a>> {
-    V::ghost(zero, &witness.0)
+/// Never for a value of this type.
+pub fn ghost<V: Movable>(v: &V) -> Result<V::Ghost> {
+    v.ghost()
 }
 
 /// `f(x)` elementwise, in `x`'s buffer: a unary elementwise op on an array read nowhere after.
@@ -299,13 +272,14 @@ mod tests {
     #[test]
     fn ghosts_have_the_shape_and_no_buffer() {
         let x = Array2::<f64>::ones((3, 4));
-        let zero = 0.0;
-        let w = witness(&x);
-        let g = ghost(&zero, &w).unwrap();
+        let g = ghost(&x).unwrap();
         assert_eq!(g.shape(), &[3, 4]);
         assert_eq!(g.strides(), &[0, 0]);
         assert!(g.iter().all(|&v| v == 0.0));
-        let w = witness(&2.5_f64);
-        assert_eq!(ghost(&zero, &w).unwrap(), 2.5);
+        assert_eq!(
+            ghost(&Array2::<f32>::zeros((0, 2))).unwrap().shape(),
+            &[0, 2]
+        );
+        assert_eq!(ghost(&2.5_f64).unwrap(), 2.5);
     }
 }

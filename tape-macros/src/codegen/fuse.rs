@@ -437,9 +437,10 @@ pub fn emit_forward(
     let take = recycle.map(|k| {
         let v = group.inputs[k];
         let moved = local("m", v.0);
-        let (before, after) = super::reuse::move_out(v, &moved, group.last(), tape);
+        let (before, take, after) = super::reuse::move_out(v, &moved, group.last(), tape);
         quote! {
             #before
+            #take
             let mut #buffer: ::std::vec::Vec<#elem> = #rt::fuse::into_buffer(#moved);
             #after
         }

@@ -210,7 +210,6 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let strukt = idents::grad_struct(&tape.name);
     let items = items(tape);
     let plan = reuse::plan(tape, groups);
-    let zero = reuse::emit_zero(tape, &plan);
     let chains = schedule::chains(tape);
     let sunk: Vec<NodeId> = chains.values().flatten().copied().collect();
     let one = |node: &crate::ir::Node| match node.group {
@@ -258,7 +257,6 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     };
     quote! {
         #items
-        #zero
         #(#forward)*
         #aux_bind
         #reverse

@@ -37,14 +37,14 @@ pub fn tape_struct(name: &Ident) -> Ident {
     format_ident!("{}Tape", upper_camel(&name.to_string()), span = name.span())
 }
 
-/// The recorded tape's method running node `id`'s VJP.
-pub fn node_vjp(id: NodeId) -> Ident {
-    Ident::new(&format!("__tape_vjp{}", id.0), Span::mixed_site())
-}
-
 /// The recorded tape's field holding every node's value.
 pub fn values_field() -> Ident {
     Ident::new("__tape_values", Span::mixed_site())
+}
+
+/// The recorded tape's field holding every op node's constant arguments.
+pub fn configs_field() -> Ident {
+    Ident::new("__tape_configs", Span::mixed_site())
 }
 
 /// The accumulator type parameter of the generated `Tape::vjp`.

@@ -8,9 +8,10 @@
 //! `dot`'s its operands), so `tanh` runs in its buffer:
 //!
 //! ```text
-//! let __tape_w2 = reuse::witness(&__tape_v2);
-//! let __tape_v3 = at(reuse::unary(__tape_v2, elem::tanh), 3, None)?;
-//! let __tape_v2 = at(reuse::ghost(&__tape_zero, &__tape_w2), 3, None)?;   // shape only
+//! let __tape_w2 = at(reuse::ghost(&__tape_v2), 3, None)?;   // its shape, no buffer
+//! let __tape_m2 = __tape_v2;
+//! let __tape_v3 = at(reuse::unary(__tape_m2, elem::tanh), 3, None)?;
+//! let __tape_v2 = __tape_w2;                                  // for the shape reads after
 //! ```
 //!
 //! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
@@ -18,9 +19,9 @@
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_w3 = reuse::witness(&__tape_v3);
+//! let __tape_w3 = at(reuse::ghost(&__tape_v3), 3, None)?;
 //! let __tape_m3 = __tape_v3;
-//! let __tape_v3 = at(reuse::ghost(&__tape_zero, &__tape_w3), 3, None)?;
+//! let __tape_v3 = __tape_w3;
 //! if let Some(__tape_g) = __tape_sp3 {
 //!     let __tape_d = at(reuse::splat_vjp_output(__tape_g, __tape_m3, elem::tanh_vjp), 3, None)?;
 //!     at(Acc::to(&mut __tape_g2).put(__tape_d), 3, None)?;
@@ -54,14 +55,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Whether anything is moved (and the ghosts need their zero).
-    pub fn is_empty(&self) -> bool {
-        self.forward.is_empty()
-            && self.owned_vjp.is_empty()
-            && self.splat.is_empty()
-            && self.groups.is_empty()
-    }
-
     /// The reduction whose scalar cotangent node `id` takes, if it is one of the splat pairs.
     fn splat_source(&self, reduction: NodeId) -> Option<NodeId> {
         self.splat
@@ -242,33 +235,21 @@ fn local(prefix: &str, id: NodeId) -> Ident {
     Ident::new(&format!("__tape_{prefix}{}", id.0), Span::mixed_site())
 }
 
-/// The zero every ghost views.
-pub fn zero() -> Ident {
-    Ident::new("__tape_zero", Span::mixed_site())
-}
-
-/// `let __tape_zero = …;` at the top of `_grad`, where the plan moves anything.
-pub fn emit_zero(tape: &Tape, plan: &Plan) -> TokenStream {
-    if plan.is_empty() {
-        return TokenStream::new();
-    }
-    let (rt, elem, z) = (runtime(), tape.elem.tokens(), zero());
-    quote!(let #z = #rt::ops::arith::zero::<#elem>();)
-}
-
-/// Moves `v` into `moved`, leaving its ghost under its name for the code after.
-pub fn move_out(v: NodeId, moved: &Ident, at: NodeId, tape: &Tape) -> (TokenStream, TokenStream) {
+/// Moving `v` into `moved`: the ghost made first, the move, and the ghost taking `v`'s name
+/// for the code after.
+pub fn move_out(
+    v: NodeId,
+    moved: &Ident,
+    at: NodeId,
+    tape: &Tape,
+) -> (TokenStream, TokenStream, TokenStream) {
     let rt = runtime();
-    let (value, w, z) = (idents::value(v), local("w", v), zero());
+    let (value, w) = (idents::value(v), local("w", v));
     let (index, name) = (at.0, name_literal(tape, at));
-    let before = quote! {
-        let #w = #rt::reuse::witness(&#value);
-        let #moved = #value;
-    };
-    let after = quote! {
-        let #value = #rt::at(#rt::reuse::ghost(&#z, &#w), #index, #name)?;
-    };
-    (before, after)
+    let ghost = quote!(let #w = #rt::at(#rt::reuse::ghost(&#value), #index, #name)?;);
+    let take = quote!(let #moved = #value;);
+    let after = quote!(let #value = #w;);
+    (ghost, take, after)
 }
 
 /// Node `id`'s forward, its operand at position `k` moved into the kernel.
@@ -282,7 +263,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     let v = idents::value(id);
     let kernel = op.kernel_ident();
     let moved = local("m", args[k]);
-    let (before, after) = move_out(args[k], &moved, id, tape);
+    let (before, take, after) = move_out(args[k], &moved, id, tape);
     let config_binds = configs.iter().enumerate().map(|(i, c)| {
         let cid = idents::config(id, i);
         let value = super::verbatim(tape, c);
@@ -308,6 +289,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     quote! {
         #(#config_binds)*
         #before
+        #take
         let #v = #rt::at(#call, #index, #name)?;
         #after
     }
@@ -338,7 +320,7 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
             local("m", id),
             Ident::new("__tape_d", Span::mixed_site()),
         );
-        let (before, after) = move_out(id, &moved, id, tape);
+        let (before, take, after) = move_out(id, &moved, id, tape);
         let f = op.vjp_ident();
         let f = quote!(#rt::ops::elem::#f);
         let x = value_ref(tape, args[0]);
@@ -357,18 +339,23 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
         } else {
             TokenStream::new()
         };
+        // In a block of its own: a value moved on one path only would otherwise be dropped
+        // through a flag at every later early return of the function.
         return Some(quote! {
             #before
-            #after
-            if let ::core::option::Option::Some(#ct) = #sp {
-                let #d = #rt::at(#call, #index, #name)?;
-                #put
+            {
+                #take
+                if let ::core::option::Option::Some(#ct) = #sp {
+                    let #d = #rt::at(#call, #index, #name)?;
+                    #put
+                }
             }
+            #after
         });
     }
     if plan.owned_vjp.contains(&id) {
         let moved = local("m", args[0]);
-        let (before, after) = move_out(args[0], &moved, id, tape);
+        let (before, take, after) = move_out(args[0], &moved, id, tape);
         let vjp = syn::Ident::new(&format!("{}_vjp_owned", op.kernel), Span::call_site());
         let family = syn::Ident::new(op.family, Span::call_site());
         let rest = args[1..].iter().map(|a| value_ref(tape, *a));
@@ -387,10 +374,13 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
         };
         return Some(quote! {
             #before
-            #after
-            if let ::core::option::Option::Some(#ct) = #g {
-                #rt::at(#call, #index, #name)?;
+            {
+                #take
+                if let ::core::option::Option::Some(#ct) = #g {
+                    #rt::at(#call, #index, #name)?;
+                }
             }
+            #after
         });
     }
     None

@@ -41,9 +41,9 @@
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::{idents, is_optional, items, name_literal, runtime, value_ref};
 use crate::ir::{Elem, NodeId, NodeKind, Tape};
-use crate::ops::{Config, Output};
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use crate::ops::Config;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 /// `struct FTape`, its inherent items and its `Tape` impl.
 pub fn emit(tape: &Tape) -> TokenStream {
@@ -72,9 +72,8 @@ pub fn emit(tape: &Tape) -> TokenStream {
             )
         }
     };
-    let config_fields = config_fields(tape, &float);
-    let field_decls = config_fields.iter().map(|(field, ty)| quote!(#field: #ty,));
-    let field_inits = config_fields.iter().map(|(field, _)| quote!(#field,));
+    let configs_field = idents::configs_field();
+    let configs = recorded_configs(tape);
     let callee_fields: Vec<(syn::Ident, TokenStream)> = tape
         .nodes
         .iter()
@@ -120,37 +119,11 @@ pub fn emit(tape: &Tape) -> TokenStream {
     });
     let (id_arg, acc_arg, acc_ty) = (idents::id_arg(), idents::acc_arg(), idents::acc_type());
     let ct = idents::cotangent();
-    // One method per node keeps each function small: type-checking one huge `match` is
-    // superlinear in its size.
-    let node_vjps: Vec<(syn::Ident, TokenStream)> = tape
-        .nodes
-        .iter()
-        .filter_map(|node| emit_arm(tape, node.id).map(|body| (idents::node_vjp(node.id), body)))
-        .collect();
-    let arms = tape
-        .nodes
-        .iter()
-        .zip(0..)
-        .filter(|(node, _)| node.requires_grad)
-        .filter_map(|(node, _)| {
-            let index = node.id.0;
-            node_vjps
-                .iter()
-                .find(|(name, _)| *name == idents::node_vjp(node.id))
-                .map(|(name, _)| quote!(#index => self.#name(#ct, #acc_arg)?,))
-        });
-    let methods = node_vjps.iter().map(|(name, body)| {
-        quote! {
-            #[allow(unused_variables, unused_mut, clippy::all)]
-            fn #name<#acc_ty: #rt::Accumulate<#elem>>(
-                &self,
-                #ct: &#rt::AnyTensor<#elem>,
-                #acc_arg: &mut #acc_ty,
-            ) -> ::core::result::Result<(), #rt::TapeError> {
-                #body
-                ::core::result::Result::Ok(())
-            }
-        }
+    // Op nodes go through `dynamic::op_vjp`, one runtime function for every recorded tape:
+    // only selections and calls of other differentiable functions get code of their own.
+    let arms = tape.nodes.iter().filter_map(|node| {
+        let index = node.id.0;
+        emit_arm(tape, node.id).map(|body| quote!(#index => { #body }))
     });
     let grad_fn = idents::grad_fn(name);
     let doc = format!(
@@ -177,7 +150,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
         #[allow(dead_code)]
         #vis struct #strukt #decl {
             #values: ::std::vec::Vec<::core::option::Option<#rt::AnyTensor<#float>>>,
-            #(#field_decls)*
+            #configs_field: ::std::vec::Vec<::std::vec::Vec<#rt::dynamic::Config<#float>>>,
             #(#callee_decls)*
         }
 
@@ -190,8 +163,6 @@ pub fn emit(tape: &Tape) -> TokenStream {
             /// The id of the function's output node.
             pub const OUTPUT: usize = #output;
 
-            #(#methods)*
-
             #[doc = #record_doc]
             #[inline]
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
@@ -202,7 +173,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
                 #(#forward)*
                 ::core::result::Result::Ok(Self {
                     #values: ::std::vec![#(#recorded),*],
-                    #(#field_inits)*
+                    #configs_field: #configs,
                     #(#callee_inits)*
                 })
             }
@@ -232,7 +203,9 @@ pub fn emit(tape: &Tape) -> TokenStream {
             ) -> ::core::result::Result<(), #rt::TapeError> {
                 match #id_arg {
                     #(#arms)*
-                    _ => {}
+                    _ => #rt::dynamic::op_vjp(
+                        Self::NODES, &self.#values, &self.#configs_field, #id_arg, #ct, #acc_arg,
+                    )?,
                 }
                 ::core::result::Result::Ok(())
             }
@@ -240,29 +213,45 @@ pub fn emit(tape: &Tape) -> TokenStream {
     }
 }
 
-/// One field per constant argument of every op, typed from the op table (optional inside a
-/// branch arm).
-fn config_fields(tape: &Tape, float: &TokenStream) -> Vec<(syn::Ident, TokenStream)> {
-    let mut fields = Vec::new();
-    for node in &tape.nodes {
-        if let NodeKind::Op { op, .. } = &node.kind {
-            for (i, config) in op.configs.iter().enumerate() {
-                let ty = match config {
-                    Config::I32 => quote!(i32),
-                    Config::Elem => quote!(#float),
-                    Config::Axis => quote!(::tape::ndarray::Axis),
-                    Config::Usize => quote!(usize),
-                };
-                let ty = if is_optional(tape, node.id) {
-                    quote!(::core::option::Option<#ty>)
-                } else {
-                    ty
-                };
-                fields.push((idents::config(node.id, i), ty));
-            }
+/// The constant arguments of every op node, as `record` keeps them for `dynamic::op_vjp`:
+/// `dense_configs(len, vec![(id, vec![Config::Usize(__tape_c3_0)]), …])`; none for a node
+/// whose branch arm did not run.
+fn recorded_configs(tape: &Tape) -> TokenStream {
+    let rt = runtime();
+    let entries = tape.nodes.iter().filter_map(|node| {
+        let NodeKind::Op { op, .. } = &node.kind else {
+            return None;
+        };
+        if op.configs.is_empty() {
+            return None;
         }
-    }
-    fields
+        let id = node.id.0;
+        let locals: Vec<_> = (0..op.configs.len())
+            .map(|i| idents::config(node.id, i))
+            .collect();
+        let wrap = |i: usize, value: TokenStream| match op.configs[i] {
+            Config::I32 => quote!(#rt::dynamic::Config::I32(#value)),
+            Config::Elem => quote!(#rt::dynamic::Config::Elem(#value)),
+            Config::Axis => quote!(#rt::dynamic::Config::Axis(#value)),
+            Config::Usize => quote!(#rt::dynamic::Config::Usize(#value)),
+        };
+        let values = locals.iter().enumerate().map(|(i, c)| wrap(i, quote!(#c)));
+        if is_optional(tape, node.id) {
+            let somes = locals
+                .iter()
+                .map(|c| quote!(::core::option::Option::Some(#c)));
+            Some(quote! {
+                (#id, match (#(#locals,)*) {
+                    (#(#somes,)*) => ::std::vec![#(#values),*],
+                    _ => ::std::vec::Vec::new(),
+                })
+            })
+        } else {
+            Some(quote!((#id, ::std::vec![#(#values),*])))
+        }
+    });
+    let len = tape.nodes.len();
+    quote!(#rt::dynamic::dense_configs(#len, ::std::vec![#(#entries),*]))
 }
 
 /// A recorded node's value: `evaluated(&self.values, id)?`.
@@ -274,14 +263,13 @@ fn recorded(id: NodeId, index: usize, node_name: &TokenStream) -> TokenStream {
 }
 
 /// `K => { … }`: node K's VJP on the recorded values, sending each contribution to the
-/// accumulator, for a node that requires a gradient.
+/// accumulator, for a selection or a call that requires a gradient.
 fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
     let node = tape.node(id);
     if !node.requires_grad {
         return None;
     }
     let rt = runtime();
-    let elem = tape.elem.tokens();
     let ct = idents::cotangent();
     let acc_arg = idents::acc_arg();
     let index = id.0;
@@ -298,60 +286,8 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
             let parents = args.iter().map(|a| a.node.0);
             quote!(#rt::at(#rt::call_vjp(self.#s.as_ref(), #ct, &[#(#parents),*], #acc_arg), #index, #node_name)?;)
         }
-        NodeKind::Op { op, args, configs } => {
-            let op_name = op.name;
-            let own = recorded(id, index, &node_name);
-            let (g, y) = match op.output {
-                Output::Tensor => (
-                    quote!(::core::clone::Clone::clone(#ct.as_array())),
-                    quote!(#own.as_array()),
-                ),
-                Output::Scalar => (
-                    quote!(#rt::at(#rt::scalar_of(#op_name, #ct), #index, #node_name)?),
-                    quote!(&#rt::at(#rt::scalar_of(#op_name, #own), #index, #node_name)?),
-                ),
-            };
-            let operands = args.iter().map(|a| {
-                let r = recorded(*a, index, &node_name);
-                quote!(#r.as_array())
-            });
-            let configs = (0..configs.len()).map(|i| {
-                let c = idents::config(id, i);
-                if is_optional(tape, id) {
-                    quote!(*#rt::at(#rt::taken(&self.#c), #index, #node_name)?)
-                } else {
-                    quote!(self.#c)
-                }
-            });
-            let mut slots = Vec::new();
-            let mut accs = Vec::new();
-            let mut sends = Vec::new();
-            for (position, a) in args.iter().enumerate() {
-                if tape.node(*a).requires_grad {
-                    let d = idents::duplicate(position);
-                    let parent = a.0;
-                    slots.push(quote!(let mut #d: ::core::option::Option<::tape::ndarray::ArrayD<#elem>> = ::core::option::Option::None;));
-                    accs.push(quote!(#rt::Acc::to(&mut #d)));
-                    sends.push(quote! {
-                        if let ::core::option::Option::Some(#d) = #d {
-                            #rt::at(#acc_arg.add(#parent, #rt::AnyTensor::new(#d)), #index, #node_name)?;
-                        }
-                    });
-                } else {
-                    accs.push(quote!(#rt::Acc::skip()));
-                }
-            }
-            let vjp = op.vjp_ident();
-            let family = syn::Ident::new(op.family, Span::call_site());
-            let call = quote_spanned! {node.span=>
-                #rt::ops::#family::#vjp(#g, #(#operands,)* #y, #(#configs,)* #(#accs),*)
-            };
-            quote! {
-                #(#slots)*
-                #rt::at(#call, #index, #node_name)?;
-                #(#sends)*
-            }
-        }
+        // Ops run through `dynamic::op_vjp`.
+        NodeKind::Op { .. } => return None,
     };
     Some(body)
 }
