@@ -2,7 +2,8 @@
 //! by hand with ndarray (as tightly as a careful engineer would: fused loops, buffers reused
 //! in place), and fixed-seed inputs with values in [-0.5, 0.5].
 //!
-//! Shared by `benches/grad_vs_hand.rs` (speed) and `tests/allocations.rs` (heap use).
+//! Shared by `benches/grad_vs_hand.rs` (speed), `benches/allocations.rs` and
+//! `tests/allocations.rs` (heap use), and `peers/benches` (the same workloads on candle).
 
 #![allow(dead_code)]
 
