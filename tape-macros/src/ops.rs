@@ -67,6 +67,10 @@ pub struct OpSpec {
     /// keeps just those values for its backward pass, and `_grad` may reuse the buffer of a
     /// value no later VJP reads. `Both` unless the row says otherwise.
     pub reads: Reads,
+    /// A reduction whose VJP gives every element of its operand one scalar cotangent,
+    /// `reuse::<name>_splat(ḡ, x)` (`sum`, `mean`): the operand's own VJP can run on that
+    /// scalar instead of a filled array.
+    pub splat: bool,
     /// The VJP has a variant `<vjp>_owned` that takes its first operand by value and writes
     /// that operand's gradient into its buffer (`cross_entropy`'s logits).
     pub owned_vjp: bool,
@@ -98,6 +102,7 @@ const fn op(
         elementwise: false,
         reads: Reads::Both,
         owned_vjp: false,
+        splat: false,
         checked: false,
         returns_option: false,
     }
@@ -158,6 +163,14 @@ impl OpSpec {
     /// The same row, for an op whose VJP reads `reads`.
     const fn reads(self, reads: Reads) -> OpSpec {
         OpSpec { reads, ..self }
+    }
+
+    /// The same row, for a reduction with a `reuse::<name>_splat`.
+    const fn splat(self) -> OpSpec {
+        OpSpec {
+            splat: true,
+            ..self
+        }
     }
 
     /// The same row, for an op with a `<vjp>_owned` variant.
@@ -242,8 +255,8 @@ pub static OPS: &[OpSpec] = &[
     op("dot", "linalg", &[Method("dot"), Function("dot")], 2, NONE).reads(OPERANDS),
     op("transpose", "linalg", &[Method("t"), Method("reversed_axes"), Function("transpose")], 1, NONE).reads(NOTHING),
     // reductions
-    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, NONE).scalar_output().reads(NOTHING),
-    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, NONE).returning_option().scalar_output().reads(NOTHING),
+    op("sum", "reduce", &[Method("sum"), Function("sum")], 1, NONE).scalar_output().reads(NOTHING).splat(),
+    op("mean", "reduce", &[Method("mean"), Function("mean")], 1, NONE).returning_option().scalar_output().reads(NOTHING).splat(),
     op("sum_axis", "reduce", &[Method("sum_axis"), Function("sum_axis")], 1, AXIS).reads(NOTHING),
     op("mean_axis", "reduce", &[Method("mean_axis"), Function("mean_axis")], 1, AXIS).returning_option().reads(NOTHING),
     op("index", "reduce", &[Syntax::Index], 1, USIZE).scalar_output().reads(NOTHING),

@@ -33,7 +33,7 @@ use super::reuse;
 use super::reverse::emit_reverse;
 use super::{cse, fuse, schedule};
 use super::{idents, items, runtime, value_ref, verbatim};
-use crate::ir::{Elem, NodeId, ParamKind, Tape};
+use crate::ir::{Elem, ParamKind, Tape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -211,7 +211,10 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let items = items(tape);
     let plan = reuse::plan(tape, groups);
     let chains = schedule::chains(tape);
-    let sunk: Vec<NodeId> = chains.values().flatten().copied().collect();
+    let mut sunk = vec![false; tape.nodes.len()];
+    for link in chains.values().flatten() {
+        sunk[link.0] = true;
+    }
     let one = |node: &crate::ir::Node| match node.group {
         Some(g) if groups[g].last() == node.id => {
             fuse::emit_forward(tape, &groups[g], unfused, plan.groups.get(&g).copied())
@@ -223,7 +226,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         },
     };
     let forward = tape.nodes.iter().map(|node| {
-        if sunk.contains(&node.id) {
+        if sunk[node.id.0] {
             return TokenStream::new();
         }
         let links = chains.get(&node.id).into_iter().flatten();

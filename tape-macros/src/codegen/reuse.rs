@@ -193,7 +193,7 @@ pub fn plan(tape: &Tape, groups: &[Group]) -> Plan {
             }
         }
         // A unary elementwise node whose value only this reduction reads.
-        if matches!(op.name, "sum" | "mean") && reached[id.0] {
+        if op.splat && reached[id.0] {
             let u = args[0];
             let consumers = tape
                 .nodes

@@ -51,21 +51,16 @@ fn pass_both<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     db: Acc<'_, B::Owned>,
     negate_b: bool,
 ) -> Result<()> {
-    let gb = match (da.wanted(), db.wanted()) {
-        (_, false) => None,
-        (true, true) => Some(A::pass_rhs_ref(&g, b, op)?),
-        (false, true) => {
-            let gb = A::pass_rhs(g, b, op)?;
-            return db.put(negated(gb, negate_b));
+    if !da.wanted() {
+        if db.wanted() {
+            db.put(negated(A::pass_rhs(g, b, op)?, negate_b))?;
         }
-    };
-    if let Some(gb) = gb {
-        db.put(negated(gb, negate_b))?;
+        return Ok(());
     }
-    if da.wanted() {
-        da.put(A::pass_lhs(g, a, op)?)?;
+    if db.wanted() {
+        db.put(negated(A::pass_rhs_ref(&g, b, op)?, negate_b))?;
     }
-    Ok(())
+    da.put(A::pass_lhs(g, a, op)?)
 }
 
 fn negated<T: Value>(mut x: T, negate: bool) -> T {
