@@ -97,7 +97,16 @@ def peers(quick):
 
 
 MATMULS = [("W1 X·W1 64x784x128", 64, 784, 128), ("W4 X·W 256x512x512", 256, 512, 512), ("W4 XT·G 512x256x512", 512, 256, 512)]
-KERNELS = ["matrixmultiply 1 thread", "matrixmultiply 2 threads", "faer 1 thread", "faer 2 threads", "candle (gemm)"]
+KERNELS = [
+    "matrixmultiply 1 thread", "matrixmultiply 2 threads", "faer 1 thread", "faer 2 threads",
+    "OpenBLAS 1 thread", "OpenBLAS 2 threads", "candle (gemm)",
+]
+
+
+def have_openblas():
+    """Whether the system's OpenBLAS can be linked (Debian: `apt-get install libopenblas-dev`)."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True)
+    return "libopenblas.so (" in out.stdout
 
 
 def threads(n):
@@ -110,11 +119,19 @@ def matmuls(quick):
     timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
     run(["cargo", "bench", "--bench", "matmul", "--", *timing], cwd=ROOT / "peers", env=threads(1))
     run(["cargo", "bench", "--bench", "matmul", "--", *timing, "matrixmultiply"], cwd=ROOT / "peers", env=threads(2))
+    blas = have_openblas()
+    if blas:
+        for n in (1, 2):
+            env = dict(threads(1), OPENBLAS_NUM_THREADS=str(n))
+            run(["cargo", "bench", "--features", "blas", "--bench", "matmul", "--", *timing, "OpenBLAS"], cwd=ROOT / "peers", env=env)
     rows = []
     for name, m, k, n in MATMULS:
         base = ROOT / "peers" / "target" / "criterion" / f"matmul {name}"
         cells = []
         for kernel in KERNELS:
+            if kernel.startswith("OpenBLAS") and not blas:
+                cells.append("not installed")
+                continue
             ns = json.loads((base / kernel / "new" / "estimates.json").read_text())["median"]["point_estimate"]
             cells.append(f"{fmt_time(ns)} ({2 * m * k * n / ns:.0f} GFLOP/s)")
         rows.append((name, cells))

@@ -1,8 +1,9 @@
-//! Matrix-product kernels on the workloads' shapes: ndarray's default (matrixmultiply, on as
-//! many threads as `MATMUL_NUM_THREADS` says), faer (one thread and two) and candle (the `gemm`
-//! crate, its default threads). GFLOP/s are computed from the medians by
-//! `scripts/benchmarks.py`, which runs this twice: `MATMUL_NUM_THREADS=1`, then `=2` for
-//! matrixmultiply alone.
+//! Matrix-product kernels on the workloads' shapes: ndarray's `dot` (matrixmultiply, on as
+//! many threads as `MATMUL_NUM_THREADS` says; with the `blas` feature, the system's OpenBLAS on
+//! `OPENBLAS_NUM_THREADS`), faer (one thread and two) and candle (the `gemm` crate, its default
+//! threads). GFLOP/s are computed from the medians by `scripts/benchmarks.py`, which runs this
+//! four times: `MATMUL_NUM_THREADS=1`, then `=2` for matrixmultiply alone, then with the
+//! `blas` feature for OpenBLAS alone at 1 and 2 threads.
 //!
 //! `cd peers && MATMUL_NUM_THREADS=1 cargo bench --bench matmul`
 
@@ -23,10 +24,15 @@ const SHAPES: &[(&str, usize, usize, usize)] = &[
 ];
 
 fn benches(c: &mut Criterion) {
-    let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "1".into());
-    let matrixmultiply = match threads.as_str() {
-        "1" => "matrixmultiply 1 thread".to_string(),
-        n => format!("matrixmultiply {n} threads"),
+    let (kernel, threads_var) = if cfg!(feature = "blas") {
+        ("OpenBLAS", "OPENBLAS_NUM_THREADS")
+    } else {
+        ("matrixmultiply", "MATMUL_NUM_THREADS")
+    };
+    let threads = std::env::var(threads_var).unwrap_or_else(|_| "1".into());
+    let ndarray_dot = match threads.as_str() {
+        "1" => format!("{kernel} 1 thread"),
+        n => format!("{kernel} {n} threads"),
     };
     for &(name, m, k, n) in SHAPES {
         let a = workloads::matrix(m, k, 1);
@@ -56,7 +62,7 @@ fn benches(c: &mut Criterion) {
         assert!(worst < 1e-10, "faer disagrees with ndarray by {worst:e}");
         let mut group = c.benchmark_group(format!("matmul {name}"));
         group.sample_size(30);
-        group.bench_function(&matrixmultiply, |bench| {
+        group.bench_function(&ndarray_dot, |bench| {
             bench.iter(|| black_box(&a).dot(black_box(&b)))
         });
         group.bench_function("faer 1 thread", |bench| {

@@ -7,7 +7,7 @@
 //! - [`AnyTensor`], [`NodeInfo`]: shape-erased values and the rows of a static tape;
 //! - [`functions`]: the plain op functions the prelude exports;
 //! - [`fuse`]: helpers for the fused elementwise loops of `_grad`;
-//! - [`gemm`]: the matrix product behind `dot` (faer's kernel by default);
+//! - [`gemm`]: the matrix product behind `dot` (matrixmultiply; faer or OpenBLAS by feature);
 //! - [`math`]: `exp`, `tanh` and the logistic function without libm calls, so loops vectorize;
 //! - [`gradcheck`]: central differences in `f64`, for tests.
 //!
@@ -16,6 +16,10 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// Links the system's OpenBLAS, which ndarray's `blas` feature calls through CBLAS.
+#[cfg(feature = "blas")]
+use blas_src as _;
 
 pub mod accumulate;
 pub mod any_tensor;
