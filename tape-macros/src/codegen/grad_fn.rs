@@ -30,8 +30,8 @@
 
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::reuse;
-use super::reverse::emit_reverse;
-use super::{cse, fuse, schedule};
+use super::reverse::{self, emit_reverse};
+use super::{cse, eager, fuse, schedule};
 use super::{idents, items, runtime, value_ref, verbatim};
 use crate::ir::{Elem, ParamKind, Tape};
 use proc_macro2::TokenStream;
@@ -225,20 +225,45 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
             None => emit_forward(tape, node.id, Purpose::Grad),
         },
     };
-    let forward = tape.nodes.iter().map(|node| {
-        if sunk[node.id.0] {
-            return TokenStream::new();
-        }
-        let links = chains.get(&node.id).into_iter().flatten();
-        let links = links.map(|l| one(tape.node(*l)));
-        let this = one(node);
-        quote!(#(#links)* #this)
-    });
+    // The forward `let`s in order, running sums sunk to where they end.
+    let order: Vec<crate::ir::NodeId> = tape
+        .nodes
+        .iter()
+        .filter(|node| !sunk[node.id.0])
+        .flat_map(|node| {
+            let links = chains.get(&node.id).into_iter().flatten().copied();
+            links.chain(std::iter::once(node.id))
+        })
+        .collect();
+    let reached = tape.reached();
+    let indexed = reverse::indexed(tape, &reached);
+    let eager = eager::plan(tape, &order, groups, &indexed);
     let elem = tape.elem.tokens();
     let seed = quote!(#rt::ops::arith::one::<#elem>());
-    let reverse = emit_reverse(tape, seed, false, groups, &plan);
+    let eager_block = |id: crate::ir::NodeId| {
+        reverse::emit_block(tape, id, &reached, false, &indexed).unwrap_or_default()
+    };
+    let early_slots = eager.slots.iter().map(|id| {
+        let g = idents::grad(*id);
+        let init = if *id == tape.output {
+            quote!(::core::option::Option::Some(#seed))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        quote!(let mut #g: ::core::option::Option<#elem> = #init;)
+    });
+    let early_slots: Vec<TokenStream> = early_slots.collect();
+    let early = eager.before.iter().map(|id| eager_block(*id));
+    let forward = order.iter().map(|id| {
+        let this = one(tape.node(*id));
+        let buffer = eager
+            .declares_buffer(*id)
+            .then(|| reverse::declare_index_total(tape, *id));
+        let blocks = eager.after[id.0].iter().map(|b| eager_block(*b));
+        quote!(#this #buffer #(#blocks)*)
+    });
+    let reverse = emit_reverse(tape, seed.clone(), false, groups, &plan, &eager);
     let out = idents::value(tape.output);
-    let reached = tape.reached();
     let fields = tape.params.iter().filter(|p| p.differentiable()).map(|p| {
         let like = value_ref(tape, p.node);
         let slot = if reached[p.node.0] {
@@ -260,6 +285,8 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     };
     quote! {
         #items
+        #(#early_slots)*
+        #(#early)*
         #(#forward)*
         #aux_bind
         #reverse

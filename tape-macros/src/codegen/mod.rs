@@ -6,6 +6,7 @@
 //! `Option` (`None` where the arm did not run) and read through `taken(&v)?`.
 
 pub mod cse;
+pub mod eager;
 pub mod forward;
 pub mod fuse;
 pub mod grad_fn;

@@ -21,6 +21,7 @@
 //! Nodes that cannot reach the output get no slot and no block. An operand used twice by one
 //! node (`x * x`) lends a temporary slot for its second use, merged after the call.
 
+use super::eager::Eager;
 use super::forward::config_value;
 use super::fuse::{self, Group};
 use super::reuse::{self, Plan};
@@ -37,25 +38,29 @@ use quote::{quote, quote_spanned};
 ///
 /// `groups` are the fused groups of [`fuse::plan`] (none outside `_grad`): each gets one block,
 /// at its last node. `plan` says where `_grad` moves arrays into VJPs ([`reuse`]; empty
-/// elsewhere).
+/// elsewhere). The blocks, slots and buffers of `eager` ([`super::eager`]) are emitted with the
+/// forward pass instead.
 pub fn emit_reverse(
     tape: &Tape,
     seed: TokenStream,
     recompute_calls: bool,
     groups: &[Group],
     plan: &Plan,
+    eager: &Eager,
 ) -> TokenStream {
     let reached = tape.reached();
     if !reached[tape.output.0] {
         return TokenStream::new();
     }
     let seed_slot = idents::grad(tape.output);
+    let seed_decl = (!eager.declares_slot(tape.output))
+        .then(|| quote!(let mut #seed_slot = ::core::option::Option::Some(#seed);));
     let rt = runtime();
     let slots = tape
         .nodes
         .iter()
         .rev()
-        .filter(|n| reached[n.id.0] && n.id != tape.output)
+        .filter(|n| reached[n.id.0] && n.id != tape.output && !eager.declares_slot(n.id))
         // A fused group's inner nodes have no value and no slot: their cotangents live in the
         // group's loop.
         .filter(|n| n.group.is_none_or(|g| groups[g].outputs.contains(&n.id)))
@@ -71,14 +76,10 @@ pub fn emit_reverse(
             }
         });
     let indexed = indexed(tape, &reached);
-    let elem = tape.elem.tokens();
-    let totals = indexed.iter().map(|a| {
-        let (ix, like) = (index_total(*a), value_ref(tape, *a));
-        quote! {
-            let mut #ix: ::std::vec::Vec<#elem> =
-                #rt::fuse::zeros::<#elem>(#rt::fuse::elements(#like));
-        }
-    });
+    let totals = indexed
+        .iter()
+        .filter(|a| !eager.declares_buffer(**a))
+        .map(|a| declare_index_total(tape, *a));
     let blocks = tape.nodes.iter().rev().map(|n| {
         let block = match n.group {
             Some(g) if groups[g].last() == n.id => {
@@ -90,6 +91,7 @@ pub fn emit_reverse(
                 }
             }
             Some(_) => None,
+            None if eager.moved(n.id) => None,
             None if reached[n.id.0] => reuse::emit_block(tape, plan, n.id, &reached)
                 .or_else(|| emit_block(tape, n.id, &reached, recompute_calls, &indexed)),
             None => None,
@@ -107,7 +109,7 @@ pub fn emit_reverse(
     });
     let splats = reuse::emit_splat_slots(tape, plan);
     quote! {
-        let mut #seed_slot = ::core::option::Option::Some(#seed);
+        #seed_decl
         #(#slots)*
         #splats
         #(#totals)*
@@ -118,7 +120,7 @@ pub fn emit_reverse(
 /// The arrays read element by element (`x[i]`, reached, outside any branch): their `index`
 /// VJPs add into a plain buffer of elements, one local that stays in registers, instead of
 /// each checking `x`'s gradient slot.
-fn indexed(tape: &Tape, reached: &[bool]) -> Vec<NodeId> {
+pub fn indexed(tape: &Tape, reached: &[bool]) -> Vec<NodeId> {
     let mut out: Vec<NodeId> = Vec::new();
     for node in &tape.nodes {
         if let NodeKind::Op { op, args, .. } = &node.kind {
@@ -136,6 +138,17 @@ fn indexed(tape: &Tape, reached: &[bool]) -> Vec<NodeId> {
         }
     }
     out
+}
+
+/// `let mut __tape_ix{a} = zeros(elements(a));`: the buffer of `a`'s `x[i]` contributions.
+pub fn declare_index_total(tape: &Tape, a: NodeId) -> TokenStream {
+    let rt = runtime();
+    let elem = tape.elem.tokens();
+    let (ix, like) = (index_total(a), value_ref(tape, a));
+    quote! {
+        let mut #ix: ::std::vec::Vec<#elem> =
+            #rt::fuse::zeros::<#elem>(#rt::fuse::elements(#like));
+    }
 }
 
 /// The local collecting the `x[i]` contributions to array `a`'s gradient.
@@ -182,7 +195,7 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
 }
 
 /// `if let Some(g) = __tape_gK { <the node's VJP> }`.
-fn emit_block(
+pub fn emit_block(
     tape: &Tape,
     id: NodeId,
     reached: &[bool],
@@ -204,12 +217,22 @@ fn emit_block(
         }
         NodeKind::Op { op, args, configs } if scalar_path(tape, id) => {
             let vjp = op.vjp_ident();
-            let operands = args.iter().map(|a| scalar_value(tape, *a));
+            // A value the VJP does not read (the op table's `reads`) is passed as the
+            // cotangent, a stand-in of its type: the block may run before the value exists
+            // (`eager`).
+            let read = |a: NodeId, reads: bool| {
+                if reads {
+                    scalar_value(tape, a)
+                } else {
+                    quote!(#ct)
+                }
+            };
+            let operands = args.iter().map(|a| read(*a, op.reads.operands()));
             let configs = (0..configs.len()).map(|i| config_value(tape, id, i));
             let d = syn::Ident::new("__tape_d", Span::mixed_site());
             // Unary partials read the output; binary ones return a pair.
             let (y, parts): (Option<TokenStream>, Vec<TokenStream>) = if args.len() == 1 {
-                (Some(scalar_value(tape, id)), vec![quote!(#d)])
+                (Some(read(id, op.reads.output())), vec![quote!(#d)])
             } else {
                 (None, vec![quote!(#d.0), quote!(#d.1)])
             };

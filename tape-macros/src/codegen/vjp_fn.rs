@@ -91,7 +91,14 @@ pub fn emit(tape: &Tape) -> TokenStream {
         .nodes
         .iter()
         .map(|node| emit_forward(tape, node.id, Purpose::Vjp));
-    let reverse = emit_reverse(tape, quote!(#ct), true, &[], &Default::default());
+    let reverse = emit_reverse(
+        tape,
+        quote!(#ct),
+        true,
+        &[],
+        &Default::default(),
+        &Default::default(),
+    );
     let out = value_ref(tape, tape.output);
     let value = syn::Ident::new("__tape_value", Span::mixed_site());
     let reached = tape.reached();
