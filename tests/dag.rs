@@ -264,3 +264,58 @@ fn repeated_element_reads_are_merged() {
         .unwrap();
     tape::gradcheck::assert_grad_close("∂/∂x vs the recorded tape", &g.x, &recorded, 1e-15);
 }
+
+// Scalar VJPs run inside the forward pass, each right after the values it reads and after
+// every block that adds into its cotangent (`codegen::eager`). Here each term `t` is read by
+// the running sum, by its own product `prev · t` and by the next step's product, so its block
+// must wait for the next step; `s` is read by every term, `x[i]` by two neighbouring terms,
+// `powi`'s exponent is a config local, and `wasted` (infinite) never reaches the output.
+// f = Σ_k t_k + t_{k−1}·t_k,  t_k = d_k² + c·x_k³,  d_k = s·x_k − x_{k+1},  t_{−1} = 0:
+//   ∂f/∂t_k = 1 + t_{k−1} + t_{k+1}   (t_5 = 0)
+//   ∂t_k/∂x_k = 2d_k·s + 3c·x_k²,  ∂t_k/∂x_{k+1} = −2d_k,  ∂t_k/∂s = 2d_k·x_k
+#[differentiable]
+fn early_terms(x: &Array1<f64>, s: f64, #[no_grad] c: f64) -> f64 {
+    let mut total = 0.0;
+    let mut prev = 0.0;
+    for i in 0..5 {
+        let d = s * x[i] - x[i + 1];
+        let t = d * d + c * x[i].powi(3);
+        total += t + prev * t;
+        prev = t;
+    }
+    let _wasted = x[0] / (x[1] - x[1]);
+    total
+}
+
+#[test]
+fn scalar_blocks_run_inside_the_forward_pass() {
+    let x = vec1(6, 31, -1.0, 1.0);
+    let (s, c) = (0.7, -0.4);
+    let g = early_terms_grad(&x, s, c).unwrap();
+    assert_eq!(g.value, early_terms(&x, s, c));
+    let d: Vec<f64> = (0..5).map(|k| s * x[k] - x[k + 1]).collect();
+    let t: Vec<f64> = (0..5).map(|k| d[k] * d[k] + c * x[k].powi(3)).collect();
+    let (mut gx, mut gs) = (Array1::zeros(6), 0.0);
+    for k in 0..5 {
+        let before = if k > 0 { t[k - 1] } else { 0.0 };
+        let after = t.get(k + 1).copied().unwrap_or(0.0);
+        let dt = 1.0 + before + after;
+        gx[k] += dt * (2.0 * d[k] * s + 3.0 * c * x[k] * x[k]);
+        gx[k + 1] -= dt * 2.0 * d[k];
+        gs += dt * 2.0 * d[k] * x[k];
+    }
+    check_analytic("∂/∂x", &g.x, &gx);
+    check_analytic_scalar("∂/∂s", g.s, gs);
+    check_fd("∂/∂x", &g.x, &x, |x| early_terms(x, s, c));
+    check_fd_scalar("∂/∂s", g.s, s, |s| early_terms(&x, s, c));
+    let recorded = EarlyTermsTape::record(&x, s, c)
+        .unwrap()
+        .backward()
+        .unwrap();
+    let recorded: Array1<f64> = recorded[&0]
+        .as_array()
+        .clone()
+        .into_dimensionality()
+        .unwrap();
+    tape::gradcheck::assert_grad_close("∂/∂x vs the recorded tape", &g.x, &recorded, 1e-15);
+}

@@ -97,7 +97,11 @@ pub fn plan(tape: &Tape, order: &[NodeId], groups: &[Group], indexed: &[NodeId])
             return None;
         }
         // A node's configs (`powi`'s exponent, `x[i]`'s index) are locals of its own `let`.
-        let mut reads = if configs.is_empty() { Vec::new() } else { vec![id] };
+        let mut reads = if configs.is_empty() {
+            Vec::new()
+        } else {
+            vec![id]
+        };
         if scalar_path(tape, id) {
             if op.reads.operands() {
                 reads.extend(args.iter().copied());
