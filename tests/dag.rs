@@ -283,7 +283,7 @@ fn early_terms(x: &Array1<f64>, s: f64, #[no_grad] c: f64) -> f64 {
         total += t + prev * t;
         prev = t;
     }
-    let _wasted = x[0] / (x[1] - x[1]);
+    let _wasted = x[0] / (x[1] * 0.0);
     total
 }
 
