@@ -6,11 +6,12 @@
 //! runs it in reverse id order (n−1 … 0); none builds a graph at run time. Every precondition
 //! is checked, and a violation is an `Err(TapeError)`, never a panic.
 
-use crate::accumulate::{add_grad_all, add_grad_dense, sparse_from_dense};
+use crate::accumulate::{Acc, add_grad_all, add_grad_dense, sparse_from_dense};
 use crate::any_tensor::AnyTensor;
 use crate::error::{NodeLabel, Result, TapeError};
 use crate::float::Float;
 use crate::node::NodeInfo;
+use crate::tensor::Value;
 use num_traits::One;
 use std::collections::HashMap;
 
@@ -372,4 +373,53 @@ pub fn select_any_vjp<F: Float, A: Accumulate<F>>(
 ) -> Result<()> {
     let taken = cond.to_scalar().is_some_and(|c| c != F::zero());
     acc.add(if taken { then } else { other }, g.clone())
+}
+
+/// The pullback of a long function's `_vjp`, which runs on its recorded tape: every node's
+/// cotangent, from the output seeded with `seed` ([`put_recorded`] hands the parameters'
+/// to their accumulators).
+///
+/// # Errors
+/// [`TapeError::SeedShape`] when the seed does not have the output's shape, or a kernel's
+/// error.
+pub fn recorded_pullback<T: Tape>(
+    tape: &T,
+    seed: AnyTensor<T::Elem>,
+) -> Result<Vec<Option<AnyTensor<T::Elem>>>> {
+    tape.backward_dense(tape.output_id(), seed)
+}
+
+/// Puts node `id`'s entry of a [`recorded_pullback`] (if it has one) into `acc`, as the
+/// parameter's own type.
+///
+/// # Errors
+/// [`TapeError::GradShape`] when the gradient's rank is not the parameter's, or the
+/// accumulator's error.
+pub fn put_recorded<V: Value>(
+    nodes: &[NodeInfo],
+    grads: &mut [Option<AnyTensor<V::Elem>>],
+    id: usize,
+    acc: Acc<'_, V>,
+) -> Result<()> {
+    match grads.get_mut(id).and_then(Option::take) {
+        Some(g) => acc.put(typed(nodes, id, g)?),
+        None => Ok(()),
+    }
+}
+
+/// A recorded value as its static type (a scalar from a 0-d tensor, an array of `V`'s rank).
+///
+/// # Errors
+/// [`TapeError::Rank`] when the ranks differ.
+pub fn typed<V: Value>(nodes: &[NodeInfo], id: usize, value: AnyTensor<V::Elem>) -> Result<V> {
+    let shape = value.shape().to_vec();
+    match value.into_array().into_dimensionality::<V::Dim>() {
+        Ok(array) => Ok(V::from_array(array)),
+        Err(_) => Err(TapeError::Rank {
+            op: nodes.get(id).map_or("?", |n| n.op),
+            what: "a recorded value has the rank of its static type",
+            shape,
+            node: Some(label(nodes, id)),
+        }),
+    }
 }

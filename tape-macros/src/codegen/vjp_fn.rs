@@ -24,6 +24,13 @@
 //! one allocation per call of `f` from another differentiable function. An unboxed
 //! `impl FnOnce` doubled the time rustc takes to check a long function (13 s against 7 s for
 //! 1,000 nodes), and every differentiable function has a `_vjp`, called or not.
+//!
+//! A function of more than [`RECORDED_ABOVE`] nodes gets a `_vjp` that records its tape
+//! (`FTape::record`) and whose pullback runs the recorded tape's VJPs, one runtime function
+//! for every node, instead of a generated block per node: the straight-line pullback of a long
+//! function was half of what rustc spent checking it, and long functions are rarely called
+//! from other differentiable functions, whose speed is what `_vjp` is for. Same values, same
+//! gradients, same errors; each value is copied once into the recording.
 
 use super::forward::{Purpose, emit_forward};
 use super::reverse::emit_reverse;
@@ -44,6 +51,9 @@ impl VisitMut for NameLifetimes {
         syn::visit_mut::visit_type_reference_mut(self, r);
     }
 }
+
+/// Above this many nodes, `_vjp` runs on the recorded tape.
+pub const RECORDED_ABOVE: usize = 256;
 
 /// `fn f_vjp`, for every function without auxiliary outputs.
 pub fn emit(tape: &Tape) -> TokenStream {
@@ -85,36 +95,11 @@ pub fn emit(tape: &Tape) -> TokenStream {
             quote!(#rt::Acc<'_, #owned>)
         })
         .collect();
-    let ct = syn::Ident::new("__tape_seed", Span::mixed_site());
-    let items = items(tape);
-    let forward = tape
-        .nodes
-        .iter()
-        .map(|node| emit_forward(tape, node.id, Purpose::Vjp));
-    let reverse = emit_reverse(
-        tape,
-        quote!(#ct),
-        true,
-        &[],
-        &Default::default(),
-        &Default::default(),
-    );
-    let out = value_ref(tape, tape.output);
-    let value = syn::Ident::new("__tape_value", Span::mixed_site());
-    let reached = tape.reached();
-    let puts = tape
-        .params
-        .iter()
-        .zip(&acc_args)
-        .filter(|(p, _)| reached[p.node.0])
-        .map(|(p, acc)| {
-            let g = idents::grad(p.node);
-            quote! {
-                if let ::core::option::Option::Some(#g) = #g {
-                    #acc.put(#g)?;
-                }
-            }
-        });
+    let body = if tape.nodes.len() > RECORDED_ABOVE {
+        emit_recorded_body(tape, &acc_args, &acc_types)
+    } else {
+        emit_body(tape, &acc_args, &acc_types)
+    };
     let doc = format!(
         "The value of [`{name}`] and its pullback: given the cotangent of the value, the pullback \
          adds each parameter's gradient to that parameter's [`Acc`](::tape::Acc). \
@@ -135,6 +120,45 @@ pub fn emit(tape: &Tape) -> TokenStream {
             #(#outlives)*
             #predicates
         {
+            #body
+        }
+    }
+}
+
+/// The body of a `_vjp` with its own forward pass and a generated pullback.
+fn emit_body(tape: &Tape, acc_args: &[syn::Ident], acc_types: &[TokenStream]) -> TokenStream {
+    let ret = &tape.ret;
+    let ct = syn::Ident::new("__tape_seed", Span::mixed_site());
+    let items = items(tape);
+    let forward = tape
+        .nodes
+        .iter()
+        .map(|node| emit_forward(tape, node.id, Purpose::Vjp));
+    let reverse = emit_reverse(
+        tape,
+        quote!(#ct),
+        true,
+        &[],
+        &Default::default(),
+        &Default::default(),
+    );
+    let out = value_ref(tape, tape.output);
+    let value = syn::Ident::new("__tape_value", Span::mixed_site());
+    let reached = tape.reached();
+    let puts = tape
+        .params
+        .iter()
+        .zip(acc_args)
+        .filter(|(p, _)| reached[p.node.0])
+        .map(|(p, acc)| {
+            let g = idents::grad(p.node);
+            quote! {
+                if let ::core::option::Option::Some(#g) = #g {
+                    #acc.put(#g)?;
+                }
+            }
+        });
+    quote! {
             #items
             #(#forward)*
             let #value = ::core::clone::Clone::clone(#out);
@@ -143,6 +167,47 @@ pub fn emit(tape: &Tape) -> TokenStream {
                 #(#puts)*
                 ::core::result::Result::Ok(())
             })))
-        }
+    }
+}
+
+/// The body of a long function's `_vjp`: record the tape, read the value off it, and sweep it
+/// in the pullback.
+fn emit_recorded_body(
+    tape: &Tape,
+    acc_args: &[syn::Ident],
+    acc_types: &[TokenStream],
+) -> TokenStream {
+    let (ret, rt) = (&tape.ret, runtime());
+    let elem = tape.elem.tokens();
+    let strukt = idents::tape_struct(&tape.name);
+    let names = tape.params.iter().map(|p| &p.name);
+    let (recorded, ct, grads) = (
+        syn::Ident::new("__tape_recorded", Span::mixed_site()),
+        syn::Ident::new("__tape_seed", Span::mixed_site()),
+        syn::Ident::new("__tape_grads", Span::mixed_site()),
+    );
+    let output = tape.output.0;
+    let reached = tape.reached();
+    let puts = tape
+        .params
+        .iter()
+        .zip(acc_args)
+        .filter(|(p, _)| reached[p.node.0])
+        .map(|(p, acc)| {
+            let id = p.node.0;
+            quote!(#rt::put_recorded(#strukt::<#elem>::NODES, &mut #grads, #id, #acc)?;)
+        });
+    quote! {
+        let #recorded = #strukt::<#elem>::record(#(#names),*)?;
+        let __tape_value: #ret = #rt::typed(
+            #strukt::<#elem>::NODES,
+            #output,
+            #rt::Tape::value(&#recorded, #output)?,
+        )?;
+        ::core::result::Result::Ok((__tape_value, ::std::boxed::Box::new(move |#ct: #ret, #(#acc_args: #acc_types),*| {
+            let mut #grads = #rt::recorded_pullback(&#recorded, #rt::Record::record(&#ct))?;
+            #(#puts)*
+            ::core::result::Result::Ok(())
+        })))
     }
 }

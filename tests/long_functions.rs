@@ -1,0 +1,133 @@
+//! Functions of more than 256 nodes: their `_vjp` records the tape and its pullback runs the
+//! recorded tape's VJPs (`codegen::vjp_fn`), where a short function's `_vjp` has a generated
+//! pullback. Called directly and from another differentiable function, against a hand-written
+//! reverse loop and central differences.
+
+mod common;
+
+use common::*;
+use tape::Acc;
+use tape::prelude::*;
+
+const STEPS: usize = 70;
+
+// y₀ = x;  y_{k+1} = tanh(y_k ⊙ a)·s + x;  f = Σ y_70.  Four nodes a step: 283 in all.
+#[differentiable]
+fn long_chain(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> f64 {
+    let mut y = x * 1.0;
+    for _ in 0..70 {
+        y = tanh(&(&y * a)) * s + x;
+    }
+    y.sum()
+}
+
+// The same steps without the sum, returning the array (no `_grad`; its `_vjp` returns it).
+#[differentiable]
+fn long_map(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> Array1<f64> {
+    let mut y = x * 1.0;
+    for _ in 0..70 {
+        y = tanh(&(&y * a)) * s + x;
+    }
+    y
+}
+
+// g = v² + Σ long_map(x, a, s) with v = long_chain(x, a, s):
+//   ∂g/∂θ = 2v·∂long_chain/∂θ + ∂Σ long_map/∂θ = (2v + 1)·∂long_chain/∂θ
+#[differentiable]
+fn calls_long(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> f64 {
+    let v = long_chain(x, a, s);
+    v * v + long_map(x, a, s).sum()
+}
+
+/// The gradient of `long_chain` by a reverse loop written by hand: (value, ∂x, ∂a, ∂s).
+fn by_hand(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> (f64, Array1<f64>, Array1<f64>, f64) {
+    let mut ys = vec![x.clone()];
+    for k in 0..STEPS {
+        let next = (&ys[k] * a).mapv(f64::tanh) * s + x;
+        ys.push(next);
+    }
+    let value = ys[STEPS].sum();
+    let mut g = Array1::ones(x.len());
+    let (mut gx, mut ga, mut gs) = (Array1::zeros(x.len()), Array1::zeros(x.len()), 0.0);
+    for k in (0..STEPS).rev() {
+        let h = (&ys[k] * a).mapv(f64::tanh);
+        gx += &g;
+        gs += (&g * &h).sum();
+        let gz = &g * s * h.mapv(|h| 1.0 - h * h);
+        ga += &(&gz * &ys[k]);
+        g = &gz * a;
+    }
+    gx += &g;
+    (value, gx, ga, gs)
+}
+
+fn inputs() -> (Array1<f64>, Array1<f64>, f64) {
+    (vec1(6, 40, -1.0, 1.0), vec1(6, 41, -0.9, 0.9), 0.8)
+}
+
+#[test]
+fn the_recorded_pullback_matches_a_hand_written_reverse_loop() {
+    let (x, a, s) = inputs();
+    assert!(
+        LongChainTape::<f64>::NODES.len() > 256,
+        "the test needs a long tape"
+    );
+    let (value, pullback) = long_chain_vjp(&x, &a, s).unwrap();
+    assert_eq!(value, long_chain(&x, &a, s));
+    let (mut gx, mut ga, mut gs) = (None, None, None);
+    pullback(2.0, Acc::to(&mut gx), Acc::to(&mut ga), Acc::to(&mut gs)).unwrap();
+    let (want, hx, ha, hs) = by_hand(&x, &a, s);
+    assert!((value - want).abs() <= 1e-12 * want.abs().max(1.0));
+    check_analytic("2·∂/∂x", &gx.unwrap(), &(&hx * 2.0));
+    check_analytic("2·∂/∂a", &ga.unwrap(), &(&ha * 2.0));
+    check_analytic_scalar("2·∂/∂s", gs.unwrap(), hs * 2.0);
+    // `_grad` keeps its generated sweep: the same gradients.
+    let g = long_chain_grad(&x, &a, s).unwrap();
+    check_analytic("_grad's ∂/∂x", &g.x, &hx);
+    check_analytic("_grad's ∂/∂a", &g.a, &ha);
+    check_analytic_scalar("_grad's ∂/∂s", g.s, hs);
+    check_fd("_grad's ∂/∂x", &g.x, &x, |x| long_chain(x, &a, s));
+}
+
+#[test]
+fn a_long_callee_inside_another_function() {
+    let (x, a, s) = inputs();
+    let g = calls_long_grad(&x, &a, s).unwrap();
+    let v = long_chain(&x, &a, s);
+    assert_eq!(g.value, calls_long(&x, &a, s));
+    let (_, hx, ha, hs) = by_hand(&x, &a, s);
+    let scale = 2.0 * v + 1.0;
+    check_analytic("∂/∂x", &g.x, &(hx * scale));
+    check_analytic("∂/∂a", &g.a, &(ha * scale));
+    check_analytic_scalar("∂/∂s", g.s, hs * scale);
+    check_fd("∂/∂x", &g.x, &x, |x| calls_long(x, &a, s));
+    check_fd("∂/∂a", &g.a, &a, |a| calls_long(&x, a, s));
+    check_fd_scalar("∂/∂s", g.s, s, |s| calls_long(&x, &a, s));
+}
+
+#[test]
+fn a_long_callee_reports_its_errors() {
+    // `a` of the wrong length: the callee's first product fails, at the callee's node, through
+    // the recorded forward pass exactly as through `_grad`.
+    let (x, _, s) = inputs();
+    let a = vec1(5, 42, -0.9, 0.9);
+    let direct = long_chain_grad(&x, &a, s).unwrap_err().to_string();
+    let through_vjp = match long_chain_vjp(&x, &a, s) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a mismatched `a` must fail"),
+    };
+    assert_eq!(through_vjp, direct);
+    assert!(calls_long_grad(&x, &a, s).is_err());
+    // A seed of the wrong shape for an array output is an error, not a panic.
+    let a = vec1(6, 41, -0.9, 0.9);
+    let (_, pullback) = long_map_vjp(&x, &a, s).unwrap();
+    let (mut gx, mut ga, mut gs) = (None, None, None);
+    let err = pullback(
+        Array1::ones(3),
+        Acc::to(&mut gx),
+        Acc::to(&mut ga),
+        Acc::to(&mut gs),
+    )
+    .unwrap_err();
+    assert!(matches!(err, TapeError::SeedShape { .. }), "{err}");
+}
