@@ -80,14 +80,19 @@ def speed(quick, native=False):
     return checks, rows
 
 
-def peers(quick):
-    """candle (CPU, Var + backward) on the same workloads: `peers/benches/candle.rs`."""
+def peers(quick, native=False):
+    """candle (CPU, Var + backward) on the same workloads: `peers/benches/candle.rs`; with
+    `native`, everything built for this CPU, in its own target directory."""
     timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
-    out = run(["cargo", "bench", "--bench", "candle", "--", *timing], cwd=ROOT / "peers", env=threads(1))
+    env, target = threads(1), ROOT / "peers" / "target"
+    if native:
+        target = ROOT / "peers" / "target" / "native"
+        env = dict(env, RUSTFLAGS="-C target-cpu=native", CARGO_TARGET_DIR=str(target))
+    out = run(["cargo", "bench", "--bench", "candle", "--", *timing], cwd=ROOT / "peers", env=env)
     checks = [line for line in out.stdout.splitlines() if "max relative error" in line]
     rows = []
     for group in WORKLOADS:
-        base = ROOT / "peers" / "target" / "criterion" / f"{group} (peers)"
+        base = target / "criterion" / f"{group} (peers)"
         gen, hand, candle = (
             json.loads((base / impl / "new" / "estimates.json").read_text())["median"]["point_estimate"]
             for impl in ("generated", "hand-written", "candle")
@@ -224,6 +229,7 @@ def main():
     checks, rows = speed(quick)
     native_rows = speed(quick, native=True)[1] if "--native" in sys.argv else []
     peer_checks, peer_rows = peers(quick) if "--no-peers" not in sys.argv else ([], [])
+    native_peer_rows = peers(quick, native=True)[1] if peer_rows and "--native" in sys.argv else []
     matmul_rows = matmuls(quick) if "--no-peers" not in sys.argv else []
     allocs = allocations()
     compile_rows = compile_cost("--no-release-builds" not in sys.argv)
@@ -279,6 +285,17 @@ def main():
         ]
         for group, gen, hand, candle in peer_rows:
             lines.append(f"| {group} | {fmt_time(gen)} | {fmt_time(hand)} | {fmt_time(candle)} | {candle / gen:.1f}× |")
+        if native_peer_rows:
+            lines += [
+                "",
+                "Everything built for this CPU (`RUSTFLAGS=\"-C target-cpu=native\"`, candle too), in its",
+                "own run:",
+                "",
+                "| workload | generated `_grad` | hand-written | candle | candle / generated |",
+                "|---|---|---|---|---|",
+            ]
+            for group, gen, hand, candle in native_peer_rows:
+                lines.append(f"| {group} | {fmt_time(gen)} | {fmt_time(hand)} | {fmt_time(candle)} | {candle / gen:.1f}× |")
     if matmul_rows:
         lines += [
             "",
