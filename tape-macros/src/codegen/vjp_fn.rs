@@ -100,10 +100,21 @@ pub fn emit(tape: &Tape) -> TokenStream {
     } else {
         emit_body(tape, &acc_args, &acc_types)
     };
+    let recorded = if tape.nodes.len() > RECORDED_ABOVE {
+        format!(
+            "\n\n`{name}` has {} nodes, more than {RECORDED_ABOVE}: this records its tape \
+             ([`{}::record`]) and the pullback runs the recorded tape's VJPs.",
+            tape.nodes.len(),
+            idents::tape_struct(name),
+        )
+    } else {
+        String::new()
+    };
     let doc = format!(
         "The value of [`{name}`] and its pullback: given the cotangent of the value, the pullback \
          adds each parameter's gradient to that parameter's [`Acc`](::tape::Acc). \
-         JAX's `jax.vjp`. A differentiable function that calls `{name}` runs this for the call.\n\n\
+         JAX's `jax.vjp`. A differentiable function that calls `{name}` runs this for the call.\
+         {recorded}\n\n\
          # Errors\n\nAs `{name}`'s forward pass, and the pullback as its reverse pass."
     );
     quote! {
