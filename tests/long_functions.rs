@@ -1,7 +1,8 @@
 //! Functions of more than 256 nodes: their `_vjp` records the tape and its pullback runs the
 //! recorded tape's VJPs (`codegen::vjp_fn`), where a short function's `_vjp` has a generated
 //! pullback. Called directly and from another differentiable function, against a hand-written
-//! reverse loop and central differences.
+//! reverse loop and central differences. Over 300 nodes, `_grad` cuts a long elementwise run
+//! into several fused groups: its gradients are checked the same way.
 
 mod common;
 
@@ -9,13 +10,14 @@ use common::*;
 use tape::Acc;
 use tape::prelude::*;
 
-const STEPS: usize = 70;
+const STEPS: usize = 80;
 
-// y₀ = x;  y_{k+1} = tanh(y_k ⊙ a)·s + x;  f = Σ y_70.  Four nodes a step: 283 in all.
+// y₀ = x;  y_{k+1} = tanh(y_k ⊙ a)·s + x;  f = Σ y_80.  Four nodes a step: over 300 in all,
+// so `_grad` also cuts the elementwise run into fused groups of at most 96 (`codegen::fuse`).
 #[differentiable]
 fn long_chain(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> f64 {
     let mut y = x * 1.0;
-    for _ in 0..70 {
+    for _ in 0..80 {
         y = tanh(&(&y * a)) * s + x;
     }
     y.sum()
@@ -25,7 +27,7 @@ fn long_chain(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> f64 {
 #[differentiable]
 fn long_map(x: &Array1<f64>, a: &Array1<f64>, s: f64) -> Array1<f64> {
     let mut y = x * 1.0;
-    for _ in 0..70 {
+    for _ in 0..80 {
         y = tanh(&(&y * a)) * s + x;
     }
     y
@@ -87,6 +89,7 @@ fn the_recorded_pullback_matches_a_hand_written_reverse_loop() {
     check_analytic("_grad's ∂/∂a", &g.a, &ha);
     check_analytic_scalar("_grad's ∂/∂s", g.s, hs);
     check_fd("_grad's ∂/∂x", &g.x, &x, |x| long_chain(x, &a, s));
+    check_fd("_grad's ∂/∂a", &g.a, &a, |a| long_chain(&x, a, s));
 }
 
 #[test]
