@@ -66,7 +66,7 @@ pub mod __private {
     pub use tape_runtime::{
         Acc, Accumulate, AnyTensor, NodeInfo, NotScalar, Record, ScalarOutput, Tape, TapeError,
         Tensor, at, call_vjp, dynamic, evaluated, fuse, grad_or_zeros, ops, present, put_recorded,
-        record, record_opt, recorded_pullback, reuse, scalar_of, select_any_vjp, select_vjp, slot,
-        slot_opt, taken, typed,
+        record, record_opt, reuse, scalar_of, select_any_vjp, select_vjp, slot, slot_opt, taken,
+        typed,
     };
 }

@@ -256,13 +256,15 @@ fn repeated_element_reads_are_merged() {
     });
     check_analytic("∂/∂x", &g.x, &expected);
     check_fd("∂/∂x", &g.x, &x, repeated_reads);
-    let recorded = RepeatedReadsTape::record(&x).unwrap().backward().unwrap();
-    let recorded: Array1<f64> = recorded[&0]
-        .as_array()
-        .clone()
-        .into_dimensionality()
-        .unwrap();
-    tape::gradcheck::assert_grad_close("∂/∂x vs the recorded tape", &g.x, &recorded, 1e-15);
+    let recorded = RepeatedReadsTape::record(&x).unwrap();
+    assert_matches_recorded(&g.x, &recorded);
+}
+
+/// `∂/∂x` (node 0) from the recorded tape's `backward`, against `_grad`'s.
+fn assert_matches_recorded(grad: &Array1<f64>, recorded: &impl Tape<Elem = f64>) {
+    let all = recorded.backward().unwrap();
+    let from_tape: Array1<f64> = all[&0].as_array().clone().into_dimensionality().unwrap();
+    tape::gradcheck::assert_grad_close("∂/∂x vs the recorded tape", grad, &from_tape, 1e-15);
 }
 
 // Scalar VJPs run inside the forward pass, each right after the values it reads and after
@@ -308,14 +310,5 @@ fn scalar_blocks_run_inside_the_forward_pass() {
     check_analytic_scalar("∂/∂s", g.s, gs);
     check_fd("∂/∂x", &g.x, &x, |x| early_terms(x, s, c));
     check_fd_scalar("∂/∂s", g.s, s, |s| early_terms(&x, s, c));
-    let recorded = EarlyTermsTape::record(&x, s, c)
-        .unwrap()
-        .backward()
-        .unwrap();
-    let recorded: Array1<f64> = recorded[&0]
-        .as_array()
-        .clone()
-        .into_dimensionality()
-        .unwrap();
-    tape::gradcheck::assert_grad_close("∂/∂x vs the recorded tape", &g.x, &recorded, 1e-15);
+    assert_matches_recorded(&g.x, &EarlyTermsTape::record(&x, s, c).unwrap());
 }

@@ -46,9 +46,7 @@ pub use any_tensor::{AnyTensor, Record, evaluated, record, record_opt, scalar_of
 pub use error::{NodeLabel, Result, TapeError};
 pub use float::Float;
 pub use node::NodeInfo;
-pub use tape::{
-    Accumulate, Tape, call_vjp, put_recorded, recorded_pullback, select_any_vjp, typed,
-};
+pub use tape::{Accumulate, Tape, call_vjp, put_recorded, select_any_vjp, typed};
 pub use tensor::{Input, Tensor, Value};
 
 /// Return types that `_grad` can differentiate: `f32` and `f64`. A `#[differentiable]`

@@ -375,22 +375,9 @@ pub fn select_any_vjp<F: Float, A: Accumulate<F>>(
     acc.add(if taken { then } else { other }, g.clone())
 }
 
-/// The pullback of a long function's `_vjp`, which runs on its recorded tape: every node's
-/// cotangent, from the output seeded with `seed` ([`put_recorded`] hands the parameters'
-/// to their accumulators).
-///
-/// # Errors
-/// [`TapeError::SeedShape`] when the seed does not have the output's shape, or a kernel's
-/// error.
-pub fn recorded_pullback<T: Tape>(
-    tape: &T,
-    seed: AnyTensor<T::Elem>,
-) -> Result<Vec<Option<AnyTensor<T::Elem>>>> {
-    tape.backward_dense(tape.output_id(), seed)
-}
-
-/// Puts node `id`'s entry of a [`recorded_pullback`] (if it has one) into `acc`, as the
-/// parameter's own type.
+/// Puts node `id`'s entry of a [`backward_dense`](Tape::backward_dense) (if it has one) into
+/// `acc`, as the parameter's own type: how a long function's `_vjp` hands its recorded
+/// tape's gradients to its parameters.
 ///
 /// # Errors
 /// [`TapeError::GradShape`] when the gradient's rank is not the parameter's, or the

@@ -28,9 +28,9 @@ pub struct Eager {
     pub before: Vec<NodeId>,
     /// Blocks to run right after a node's forward `let`, keyed by that node, highest id first.
     pub after: Vec<Vec<NodeId>>,
-    /// Scalar gradient slots declared before the forward pass (`Option<F>`): the moved
-    /// blocks' own and those they add into.
-    pub slots: Vec<NodeId>,
+    /// Per node: its scalar gradient slot is declared before the forward pass (`Option<F>`),
+    /// as a moved block's own or one it adds into.
+    pub slot: Vec<bool>,
     /// Arrays whose `x[i]` buffer (see `reverse::indexed`) moved blocks add into: declared
     /// right after the array's own forward `let`.
     pub buffers: Vec<NodeId>,
@@ -44,7 +44,7 @@ impl Eager {
 
     /// Whether node `id`'s slot is declared before the forward pass.
     pub fn declares_slot(&self, id: NodeId) -> bool {
-        self.slots.contains(&id)
+        self.slot.get(id.0).copied().unwrap_or(false)
     }
 
     /// Whether array `a`'s `x[i]` buffer is declared in the forward pass.
@@ -60,6 +60,7 @@ pub fn plan(tape: &Tape, order: &[NodeId], groups: &[Group], indexed: &[NodeId])
     let reached = tape.reached();
     let mut eager = Eager {
         moved: vec![false; n],
+        slot: vec![false; n],
         after: vec![Vec::new(); n],
         ..Eager::default()
     };
@@ -157,21 +158,17 @@ pub fn plan(tape: &Tape, order: &[NodeId], groups: &[Group], indexed: &[NodeId])
             None => eager.before.push(id),
             Some(k) => eager.after[order[k].0].push(id),
         }
-        let mut slot = |s: NodeId| {
-            if !eager.slots.contains(&s) {
-                eager.slots.push(s);
-            }
-        };
-        slot(id);
+        eager.slot[id.0] = true;
         let NodeKind::Op { args, .. } = &node.kind else {
             continue;
         };
         if scalar_path(tape, id) {
-            args.iter().filter(|a| reached[a.0]).for_each(|a| slot(*a));
+            args.iter()
+                .filter(|a| reached[a.0])
+                .for_each(|a| eager.slot[a.0] = true);
         } else if !eager.buffers.contains(&args[0]) {
             eager.buffers.push(args[0]);
         }
     }
-    eager.slots.sort();
     eager
 }

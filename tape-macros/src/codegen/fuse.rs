@@ -711,21 +711,28 @@ mod tests {
     use crate::lower::lower;
     use syn::parse_quote;
 
-    #[test]
-    fn long_runs_of_long_functions_are_cut_into_groups() {
-        // 110 steps of three elementwise nodes: one run of about 330 nodes.
+    /// The groups of `steps` steps of three elementwise nodes each, all one run.
+    fn groups_of(steps: usize) -> (Tape, Vec<Group>) {
+        let steps = syn::LitInt::new(&steps.to_string(), Span::call_site());
         let tape = lower(parse_quote! {
             fn f(x: &Array1<f64>, a: &Array1<f64>) -> f64 {
                 let mut y = x * 1.0;
-                for _ in 0..110 {
+                for _ in 0..#steps {
                     y = tanh(&(&y * a)) + x;
                 }
                 y.sum()
             }
         })
         .unwrap();
-        assert!(tape.nodes.len() > LONG);
         let (_, groups) = plan(&tape);
+        (tape, groups)
+    }
+
+    #[test]
+    fn long_runs_of_long_functions_are_cut_into_groups() {
+        // A run of about 330 nodes.
+        let (tape, groups) = groups_of(110);
+        assert!(tape.nodes.len() > LONG);
         let sizes: Vec<usize> = groups.iter().map(|g| g.members.len()).collect();
         assert!(sizes.len() >= 4, "{sizes:?}");
         assert!(sizes.iter().all(|&n| n <= MAX_MEMBERS), "{sizes:?}");
@@ -734,17 +741,7 @@ mod tests {
 
     #[test]
     fn shorter_functions_keep_their_runs_whole() {
-        let tape = lower(parse_quote! {
-            fn f(x: &Array1<f64>, a: &Array1<f64>) -> f64 {
-                let mut y = x * 1.0;
-                for _ in 0..40 {
-                    y = tanh(&(&y * a)) + x;
-                }
-                y.sum()
-            }
-        })
-        .unwrap();
-        let (_, groups) = plan(&tape);
+        let (_, groups) = groups_of(40);
         assert_eq!(groups.len(), 1);
         assert!(groups[0].members.len() > MAX_MEMBERS);
     }

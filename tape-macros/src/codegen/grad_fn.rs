@@ -243,9 +243,14 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let eager_block = |id: crate::ir::NodeId| {
         reverse::emit_block(tape, id, &reached, false, &indexed).unwrap_or_default()
     };
-    let early_slots = eager.slots.iter().map(|id| {
-        let g = idents::grad(*id);
-        let init = if *id == tape.output {
+    let early_slots = tape
+        .nodes
+        .iter()
+        .map(|n| n.id)
+        .filter(|id| eager.declares_slot(*id));
+    let early_slots = early_slots.map(|id| {
+        let g = idents::grad(id);
+        let init = if id == tape.output {
             quote!(::core::option::Option::Some(#seed))
         } else {
             quote!(::core::option::Option::None)

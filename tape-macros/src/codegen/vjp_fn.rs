@@ -155,29 +155,23 @@ fn emit_body(tape: &Tape, acc_args: &[syn::Ident], acc_types: &[TokenStream]) ->
     );
     let out = value_ref(tape, tape.output);
     let value = syn::Ident::new("__tape_value", Span::mixed_site());
-    let reached = tape.reached();
-    let puts = tape
-        .params
-        .iter()
-        .zip(acc_args)
-        .filter(|(p, _)| reached[p.node.0])
-        .map(|(p, acc)| {
-            let g = idents::grad(p.node);
-            quote! {
-                if let ::core::option::Option::Some(#g) = #g {
-                    #acc.put(#g)?;
-                }
+    let puts = reached_params(tape, acc_args).map(|(p, acc)| {
+        let g = idents::grad(p.node);
+        quote! {
+            if let ::core::option::Option::Some(#g) = #g {
+                #acc.put(#g)?;
             }
-        });
+        }
+    });
     quote! {
-            #items
-            #(#forward)*
-            let #value = ::core::clone::Clone::clone(#out);
-            ::core::result::Result::Ok((#value, ::std::boxed::Box::new(move |#ct: #ret, #(#acc_args: #acc_types),*| {
-                #reverse
-                #(#puts)*
-                ::core::result::Result::Ok(())
-            })))
+        #items
+        #(#forward)*
+        let #value = ::core::clone::Clone::clone(#out);
+        ::core::result::Result::Ok((#value, ::std::boxed::Box::new(move |#ct: #ret, #(#acc_args: #acc_types),*| {
+            #reverse
+            #(#puts)*
+            ::core::result::Result::Ok(())
+        })))
     }
 }
 
@@ -198,16 +192,10 @@ fn emit_recorded_body(
         syn::Ident::new("__tape_grads", Span::mixed_site()),
     );
     let output = tape.output.0;
-    let reached = tape.reached();
-    let puts = tape
-        .params
-        .iter()
-        .zip(acc_args)
-        .filter(|(p, _)| reached[p.node.0])
-        .map(|(p, acc)| {
-            let id = p.node.0;
-            quote!(#rt::put_recorded(#strukt::<#elem>::NODES, &mut #grads, #id, #acc)?;)
-        });
+    let puts = reached_params(tape, acc_args).map(|(p, acc)| {
+        let id = p.node.0;
+        quote!(#rt::put_recorded(#strukt::<#elem>::NODES, &mut #grads, #id, #acc)?;)
+    });
     quote! {
         let #recorded = #strukt::<#elem>::record(#(#names),*)?;
         let __tape_value: #ret = #rt::typed(
@@ -216,9 +204,22 @@ fn emit_recorded_body(
             #rt::Tape::value(&#recorded, #output)?,
         )?;
         ::core::result::Result::Ok((__tape_value, ::std::boxed::Box::new(move |#ct: #ret, #(#acc_args: #acc_types),*| {
-            let mut #grads = #rt::recorded_pullback(&#recorded, #rt::Record::record(&#ct))?;
+            let mut #grads = #rt::Tape::backward_dense(&#recorded, #output, #rt::Record::record(&#ct))?;
             #(#puts)*
             ::core::result::Result::Ok(())
         })))
     }
+}
+
+/// The parameters whose gradients the pullback hands over (those the output reaches), each
+/// with its accumulator argument.
+fn reached_params<'a>(
+    tape: &'a Tape,
+    acc_args: &'a [syn::Ident],
+) -> impl Iterator<Item = (&'a crate::ir::Param, &'a syn::Ident)> {
+    let reached = tape.reached();
+    tape.params
+        .iter()
+        .zip(acc_args)
+        .filter(move |(p, _)| reached[p.node.0])
 }
