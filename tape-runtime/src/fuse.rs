@@ -280,6 +280,13 @@ pub fn sum_valid<F: Float>(strip: &Strip<F>, base: usize, len: usize) -> F {
     strip[..n].iter().fold(F::zero(), |acc, &v| acc + v)
 }
 
+/// Runs `body` as a function of its own: a long function's fused loops are outlined so
+/// that LLVM optimizes each loop on its own rather than one very long function.
+#[inline(never)]
+pub fn outlined<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
 /// How many strips cover `len` elements.
 #[inline(always)]
 pub fn strips(len: usize) -> usize {

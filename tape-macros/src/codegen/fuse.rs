@@ -503,13 +503,13 @@ pub fn emit_forward(
         let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(
             #rt::fuse::strips(#len) * #n_saved * #rt::fuse::LANES,
         );
-        for #s in 0..#rt::fuse::strips(#len) {
+        #rt::fuse::outlined(|| for #s in 0..#rt::fuse::strips(#len) {
             let #base = #s * #rt::fuse::LANES;
             #(let #strips = #rt::fuse::load(#sources, #base, #len);)*
             #(#body)*
             #(#stores)*
             #(#saved.extend_from_slice(&#saved_elems);)*
-        }
+        });
         #pick
         #(#output_values)*
         let #st = (#len, #saved);
@@ -691,14 +691,14 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             #(#input_grads)*
             #(#output_grads)*
             #(#scalar_sums)*
-            for #s in 0..#rt::fuse::strips(#len) {
+            #rt::fuse::outlined(|| for #s in 0..#rt::fuse::strips(#len) {
                 let #base = #s * #rt::fuse::LANES;
                 #(#input_strips)*
                 #(#output_strips)*
                 #(#loads)*
                 #(#output_loads)*
                 #(#body)*
-            }
+            });
             #(#puts_inputs)*
             #(#puts_scalars)*
         }
