@@ -12,6 +12,7 @@
 //! Every kernel here computes exactly what its allocating counterpart computes, element by
 //! element with the same `ops::elem` function; only where the result is written differs.
 
+use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
@@ -65,25 +66,37 @@ pub fn ghost<V: Movable>(v: &V) -> Result<V::Ghost> {
 }
 
 /// `f(x)` elementwise, in `x`'s buffer: a unary elementwise op on an array read nowhere after.
+/// Returns the result and `x`'s [`ghost`] (for the code after, which reads only its shape):
+/// the move, the kernel and the rebinding are one statement of the generated code.
 ///
 /// # Errors
 /// Never.
-pub fn unary<V: Value>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> Result<V> {
-    let mut x = x;
-    x.map_mut(f);
-    Ok(x)
+pub fn unary<V: Movable>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> Result<(V, V::Ghost)> {
+    let ghost = x.ghost()?;
+    Ok((in_place(x, f), ghost))
 }
 
 /// [`unary`] for an op with a constant argument `c` (`powi`'s exponent).
 ///
 /// # Errors
 /// Never.
-pub fn unary_with<V: Value, C: Copy>(x: V, c: C, f: impl Fn(V::Elem, C) -> V::Elem) -> Result<V> {
+pub fn unary_with<V: Movable, C: Copy>(
+    x: V,
+    c: C,
+    f: impl Fn(V::Elem, C) -> V::Elem,
+) -> Result<(V, V::Ghost)> {
     unary(x, |v| f(v, c))
 }
 
+fn in_place<V: Value>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> V {
+    let mut x = x;
+    x.map_mut(f);
+    x
+}
+
 /// `f(a, b)` elementwise, in `a`'s buffer when the result has `a`'s shape (`b` broadcasts
-/// into it, as a bias row does); otherwise as the allocating kernel computes it.
+/// into it, as a bias row does); otherwise as the allocating kernel computes it. Returns the
+/// result and `a`'s [`ghost`].
 ///
 /// # Errors
 /// [`TapeError::Shape`] naming `op` when the shapes do not broadcast.
@@ -92,11 +105,12 @@ pub fn into_lhs<A, B>(
     b: &B,
     op: &'static str,
     f: impl Fn(A::Elem, A::Elem) -> A::Elem,
-) -> Result<A::Out>
+) -> Result<(A::Out, A::Ghost)>
 where
-    A: Value + Broadcast<B>,
+    A: Movable + Broadcast<B>,
     B: Tensor<Elem = A::Elem>,
 {
+    let ghost = a.ghost()?;
     let mut array = a.into_array();
     let fits = match b.as_view().broadcast(array.raw_dim()) {
         Some(b) => {
@@ -107,14 +121,16 @@ where
         }
         None => false,
     };
-    if fits {
-        return into_dim(op, array).map(Value::from_array);
-    }
-    A::from_array(array).zip_with(b, op, f)
+    let out = if fits {
+        into_dim(op, array).map(Value::from_array)
+    } else {
+        A::from_array(array).zip_with(b, op, f)
+    };
+    Ok((out?, ghost))
 }
 
 /// `f(a, b)` elementwise, in `b`'s buffer when the result has `b`'s shape; otherwise as the
-/// allocating kernel computes it.
+/// allocating kernel computes it. Returns the result and `b`'s [`ghost`].
 ///
 /// # Errors
 /// [`TapeError::Shape`] naming `op` when the shapes do not broadcast.
@@ -123,11 +139,12 @@ pub fn into_rhs<A, B>(
     b: B,
     op: &'static str,
     f: impl Fn(A::Elem, A::Elem) -> A::Elem,
-) -> Result<A::Out>
+) -> Result<(A::Out, B::Ghost)>
 where
     A: Broadcast<B>,
-    B: Value<Elem = A::Elem>,
+    B: Movable<Elem = A::Elem>,
 {
+    let ghost = b.ghost()?;
     let mut array = b.into_array();
     let fits = match a.as_view().broadcast(array.raw_dim()) {
         Some(a) => {
@@ -138,59 +155,74 @@ where
         }
         None => false,
     };
-    if fits {
-        return into_dim(op, array).map(Value::from_array);
-    }
-    a.zip_with(&B::from_array(array), op, f)
+    let out = if fits {
+        into_dim(op, array).map(Value::from_array)
+    } else {
+        a.zip_with(&B::from_array(array), op, f)
+    };
+    Ok((out?, ghost))
 }
 
 /// The VJP of a unary elementwise op whose cotangent is `g` on every element (its value was
-/// only summed), written into its output `y`'s buffer: `x̄ᵢ = f(g, xᵢ, yᵢ)`.
+/// only summed), written into its output `y`'s buffer, `x̄ᵢ = f(g, xᵢ, yᵢ)`, and added to `x`'s
+/// slot through `acc`. Without a cotangent `y` is dropped. Returns `y`'s [`ghost`].
 ///
 /// # Errors
-/// [`TapeError::ContributionShape`] when `x` and `y` differ in shape.
-pub fn splat_vjp<V: Value, X: Tensor<Elem = V::Elem, Dim = V::Dim>>(
-    g: V::Elem,
+/// [`TapeError::Shape`] when `x` and `y` differ in shape, [`TapeError::ContributionShape`] when
+/// `x̄` differs in shape from what `acc` already holds.
+pub fn splat_vjp<V: Movable, X: Tensor<Elem = V::Elem, Dim = V::Dim>>(
+    g: Option<V::Elem>,
     x: &X,
     y: V,
     f: impl Fn(V::Elem, V::Elem, V::Elem) -> V::Elem,
-) -> Result<V> {
-    crate::tensor::check_same_shape(
-        "reuse",
-        "output and input differ",
-        y.shape_of(),
-        x.shape_of(),
-    )?;
-    let mut y = y;
-    y.update(x.as_view(), |y, x| f(g, x, y));
-    Ok(y)
+    acc: Acc<'_, V>,
+) -> Result<V::Ghost> {
+    let ghost = y.ghost()?;
+    if let Some(g) = g.filter(|_| acc.wanted()) {
+        crate::tensor::check_same_shape(
+            "reuse",
+            "output and input differ",
+            y.shape_of(),
+            x.shape_of(),
+        )?;
+        let mut y = y;
+        y.update(x.as_view(), |y, x| f(g, x, y));
+        acc.put(y)?;
+    }
+    Ok(ghost)
 }
 
-/// [`splat_vjp`] for an op whose VJP reads only the output (`tanh`, `exp`): `x` is not read.
+/// [`splat_vjp`] for an op whose VJP reads only the output (`tanh`, `exp`): there is no `x`.
 ///
 /// # Errors
-/// Never.
-pub fn splat_vjp_output<V: Value>(
-    g: V::Elem,
+/// [`TapeError::ContributionShape`] when `x̄` differs in shape from what `acc` already holds.
+pub fn splat_vjp_output<V: Movable>(
+    g: Option<V::Elem>,
     y: V,
     f: impl Fn(V::Elem, V::Elem, V::Elem) -> V::Elem,
-) -> Result<V> {
-    let zero = V::Elem::zero();
-    unary(y, |y| f(g, zero, y))
+    acc: Acc<'_, V>,
+) -> Result<V::Ghost> {
+    let ghost = y.ghost()?;
+    if let Some(g) = g.filter(|_| acc.wanted()) {
+        let zero = V::Elem::zero();
+        acc.put(in_place(y, |y| f(g, zero, y)))?;
+    }
+    Ok(ghost)
 }
 
 /// [`splat_vjp`] for an op with a constant argument `c` (`powi`'s exponent).
 ///
 /// # Errors
 /// As [`splat_vjp`].
-pub fn splat_vjp_with<V: Value, X: Tensor<Elem = V::Elem, Dim = V::Dim>, C: Copy>(
-    g: V::Elem,
+pub fn splat_vjp_with<V: Movable, X: Tensor<Elem = V::Elem, Dim = V::Dim>, C: Copy>(
+    g: Option<V::Elem>,
     x: &X,
     y: V,
     c: C,
     f: impl Fn(V::Elem, V::Elem, V::Elem, C) -> V::Elem,
-) -> Result<V> {
-    splat_vjp(g, x, y, |g, x, y| f(g, x, y, c))
+    acc: Acc<'_, V>,
+) -> Result<V::Ghost> {
+    splat_vjp(g, x, y, |g, x, y| f(g, x, y, c), acc)
 }
 
 /// The cotangent `sum`'s operand receives on every element.
@@ -213,29 +245,25 @@ mod tests {
     fn in_place_kernels_match_the_allocating_ones() {
         let x = array![[0.3, -1.2, 2.0], [0.1, 0.0, -0.7]];
         let b = array![0.5, -0.25, 1.5];
+        let (y, ghost) = unary(x.clone(), elem::tanh).unwrap();
+        assert_eq!(y, kernels::tanh(&x).unwrap());
+        assert_eq!((ghost.shape(), ghost.strides()), (x.shape(), &[0, 0][..]));
         assert_eq!(
-            unary(x.clone(), elem::tanh).unwrap(),
-            kernels::tanh(&x).unwrap()
-        );
-        assert_eq!(
-            unary_with(x.clone(), 3, elem::powi).unwrap(),
+            unary_with(x.clone(), 3, elem::powi).unwrap().0,
             kernels::powi(&x, 3).unwrap()
         );
-        assert_eq!(
-            into_lhs(x.clone(), &b, "sub", elem::sub).unwrap(),
-            arith::sub(&x, &b).unwrap()
-        );
-        assert_eq!(
-            into_rhs(&b, x.clone(), "sub", elem::sub).unwrap(),
-            arith::sub(&b, &x).unwrap()
-        );
+        let (y, ghost) = into_lhs(x.clone(), &b, "sub", elem::sub).unwrap();
+        assert_eq!(y, arith::sub(&x, &b).unwrap());
+        assert_eq!(ghost.shape(), x.shape());
+        let (y, ghost) = into_rhs(&b, x.clone(), "sub", elem::sub).unwrap();
+        assert_eq!(y, arith::sub(&b, &x).unwrap());
+        assert_eq!(ghost.shape(), x.shape());
         // The result is larger than the moved operand: computed as the kernel does.
+        let (y, ghost) = into_lhs(b.clone(), &x, "div", elem::div).unwrap();
+        assert_eq!(y, arith::div(&b, &x).unwrap());
+        assert_eq!(ghost.shape(), b.shape());
         assert_eq!(
-            into_lhs(b.clone(), &x, "div", elem::div).unwrap(),
-            arith::div(&b, &x).unwrap()
-        );
-        assert_eq!(
-            into_rhs(&x, b.clone(), "mul", elem::mul).unwrap(),
+            into_rhs(&x, b.clone(), "mul", elem::mul).unwrap().0,
             arith::mul(&x, &b).unwrap()
         );
         let err = into_lhs(Array1::<f64>::zeros(4), &b, "add", elem::add).unwrap_err();
@@ -248,22 +276,39 @@ mod tests {
         let y = kernels::tanh(&x).unwrap();
         let filled = Array2::from_elem((2, 2), 0.5);
         let mut expected = None;
-        kernels::tanh_vjp(filled.clone(), &x, &y, crate::Acc::to(&mut expected)).unwrap();
+        kernels::tanh_vjp(filled.clone(), &x, &y, Acc::to(&mut expected)).unwrap();
         let expected = expected.unwrap();
-        assert_eq!(
-            splat_vjp(0.5, &x, y.clone(), elem::tanh_vjp).unwrap(),
-            expected
-        );
-        assert_eq!(
-            splat_vjp_output(0.5, y.clone(), elem::tanh_vjp).unwrap(),
-            expected
-        );
+        let mut got = None;
+        let ghost = splat_vjp(Some(0.5), &x, y.clone(), elem::tanh_vjp, Acc::to(&mut got)).unwrap();
+        assert_eq!(got.as_ref(), Some(&expected));
+        assert_eq!(ghost.shape(), x.shape());
+        let mut got = None;
+        splat_vjp_output(Some(0.5), y.clone(), elem::tanh_vjp, Acc::to(&mut got)).unwrap();
+        assert_eq!(got.as_ref(), Some(&expected));
+        // A second contribution is added to the first.
+        splat_vjp_output(Some(0.5), y.clone(), elem::tanh_vjp, Acc::to(&mut got)).unwrap();
+        assert_eq!(got, Some(&expected * 2.0));
+        // Without a cotangent, nothing is added.
+        let mut got = None;
+        splat_vjp_output(None, y.clone(), elem::tanh_vjp, Acc::to(&mut got)).unwrap();
+        assert_eq!(got, None);
         let mut expected = None;
         let cubed = kernels::powi(&x, 3).unwrap();
-        kernels::powi_vjp(filled, &x, &cubed, 3, crate::Acc::to(&mut expected)).unwrap();
+        kernels::powi_vjp(filled, &x, &cubed, 3, Acc::to(&mut expected)).unwrap();
+        let mut got = None;
+        splat_vjp_with(Some(0.5), &x, cubed, 3, elem::powi_vjp, Acc::to(&mut got)).unwrap();
+        assert_eq!(got, expected);
+        let err = splat_vjp(
+            Some(0.5),
+            &x,
+            Array2::zeros((2, 3)),
+            elem::tanh_vjp,
+            Acc::to(&mut None),
+        )
+        .unwrap_err();
         assert_eq!(
-            splat_vjp_with(0.5, &x, cubed, 3, elem::powi_vjp).unwrap(),
-            expected.unwrap()
+            err.to_string(),
+            "reuse: output and input differ: [2, 3] and [2, 2]"
         );
         assert_eq!(mean_splat(2.0, &x), 0.5);
         assert_eq!(sum_splat(2.0, &x), 2.0);

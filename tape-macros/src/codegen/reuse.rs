@@ -5,27 +5,20 @@
 //! sum = 4).
 //!
 //! The product (2) is read by `tanh`'s forward and by no VJP (`tanh`'s reads its output,
-//! `dot`'s its operands), so `tanh` runs in its buffer:
+//! `dot`'s its operands), so `tanh` runs in its buffer, and the kernel hands back the
+//! product's ghost under its name:
 //!
 //! ```text
-//! let __tape_w2 = at(reuse::ghost(&__tape_v2), 3, None)?;   // its shape, no buffer
-//! let __tape_m2 = __tape_v2;
-//! let __tape_v3 = at(reuse::unary(__tape_m2, elem::tanh), 3, None)?;
-//! let __tape_v2 = __tape_w2;                                  // for the shape reads after
+//! let (__tape_v3, __tape_v2) = at(reuse::unary(__tape_v2, elem::tanh), 3, None)?;
 //! ```
 //!
 //! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
-//! sum's block passes the scalar on and `tanh`'s block computes `x̄` in its output's buffer:
+//! sum's block passes the scalar on and `tanh`'s block computes `x̄` in its output's buffer
+//! and adds it to the product's slot:
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_w3 = at(reuse::ghost(&__tape_v3), 3, None)?;
-//! let __tape_m3 = __tape_v3;
-//! let __tape_v3 = __tape_w3;
-//! if let Some(__tape_g) = __tape_sp3 {
-//!     let __tape_d = at(reuse::splat_vjp_output(__tape_g, __tape_m3, elem::tanh_vjp), 3, None)?;
-//!     at(Acc::to(&mut __tape_g2).put(__tape_d), 3, None)?;
-//! }
+//! let __tape_v3 = at(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), 3, None)?;
 //! ```
 //!
 //! Later code that names a moved array reads only its shape and type (a VJP's operand it does
@@ -252,7 +245,9 @@ pub fn move_out(
     (ghost, take, after)
 }
 
-/// Node `id`'s forward, its operand at position `k` moved into the kernel.
+/// Node `id`'s forward, its operand at position `k` moved into the kernel, which returns the
+/// result and the operand's ghost in one statement (a statement per move, ghost and
+/// rebinding made long functions markedly slower to check).
 pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     let rt = runtime();
     let node = tape.node(id);
@@ -262,8 +257,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     let (index, name) = (id.0, name_literal(tape, id));
     let v = idents::value(id);
     let kernel = op.kernel_ident();
-    let moved = local("m", args[k]);
-    let (before, take, after) = move_out(args[k], &moved, id, tape);
+    let moved = idents::value(args[k]);
     let config_binds = configs.iter().enumerate().map(|(i, c)| {
         let cid = idents::config(id, i);
         let value = super::verbatim(tape, c);
@@ -288,10 +282,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     let call = quote_spanned!(node.span=> #call);
     quote! {
         #(#config_binds)*
-        #before
-        #take
-        let #v = #rt::at(#call, #index, #name)?;
-        #after
+        let (#v, #moved) = #rt::at(#call, #index, #name)?;
     }
 }
 
@@ -315,43 +306,28 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
         });
     }
     if plan.splat.contains_key(&id) {
-        let (sp, moved, d) = (
-            local("sp", id),
-            local("m", id),
-            Ident::new("__tape_d", Span::mixed_site()),
-        );
-        let (before, take, after) = move_out(id, &moved, id, tape);
+        // The VJP in the output's buffer, added to the operand's slot; the ghost takes the
+        // output's name.
+        let (sp, y) = (local("sp", id), idents::value(id));
         let f = op.vjp_ident();
         let f = quote!(#rt::ops::elem::#f);
         let x = value_ref(tape, args[0]);
+        let acc = if reached[args[0].0] {
+            let slot = idents::grad(args[0]);
+            quote!(#rt::Acc::to(&mut #slot))
+        } else {
+            quote!(#rt::Acc::skip())
+        };
         let call = match configs.len() {
-            0 if !op.reads.operands() => quote!(#rt::reuse::splat_vjp_output(#ct, #moved, #f)),
-            0 => quote!(#rt::reuse::splat_vjp(#ct, #x, #moved, #f)),
+            0 if !op.reads.operands() => quote!(#rt::reuse::splat_vjp_output(#sp, #y, #f, #acc)),
+            0 => quote!(#rt::reuse::splat_vjp(#sp, #x, #y, #f, #acc)),
             _ => {
                 let c = idents::config(id, 0);
-                quote!(#rt::reuse::splat_vjp_with(#ct, #x, #moved, #c, #f))
+                quote!(#rt::reuse::splat_vjp_with(#sp, #x, #y, #c, #f, #acc))
             }
         };
         let call = quote_spanned!(node.span=> #call);
-        let put = if reached[args[0].0] {
-            let slot = idents::grad(args[0]);
-            quote!(#rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #name)?;)
-        } else {
-            TokenStream::new()
-        };
-        // In a block of its own: a value moved on one path only would otherwise be dropped
-        // through a flag at every later early return of the function.
-        return Some(quote! {
-            #before
-            {
-                #take
-                if let ::core::option::Option::Some(#ct) = #sp {
-                    let #d = #rt::at(#call, #index, #name)?;
-                    #put
-                }
-            }
-            #after
-        });
+        return Some(quote!(let #y = #rt::at(#call, #index, #name)?;));
     }
     if plan.owned_vjp.contains(&id) {
         let moved = local("m", args[0]);
