@@ -90,7 +90,21 @@ impl ScalarOutput for f64 {
 #[derive(Debug)]
 pub struct NotScalar;
 
-/// Attaches the node an error happened at: `at(kernel(..), 4, Some("z"))?` in generated code.
+/// [`at`], returning the error from the enclosing function: `at!(kernel(..), 4, Some("z"))` is
+/// what generated code writes for each fallible call. A plain `match` rather than `?`: in a
+/// function of thousands of nodes, `?`'s trait calls are a measurable share of `cargo check`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! at {
+    ($result:expr, $id:expr, $name:expr $(,)?) => {
+        match $crate::at($result, $id, $name) {
+            ::core::result::Result::Ok(value) => value,
+            ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
+        }
+    };
+}
+
+/// Attaches the node an error happened at (generated code calls it through [`at!`]).
 ///
 /// # Errors
 /// The kernel's error, now naming node `id`.

@@ -1,7 +1,7 @@
 //! The forward pass, shared by `f_grad`, `f_vjp` and `FTape::record`: one `let` per node.
 //!
 //! Input: a node of the tape, e.g. node 4 = `dot(x, w)` named `z`.
-//! Output: `let __tape_v4 = at(ops::linalg::dot(__tape_v2, __tape_v0), 4, Some("z"))?;`,
+//! Output: `let __tape_v4 = at!(ops::linalg::dot(__tape_v2, __tape_v0), 4, Some("z"));`,
 //! the kernel call spanned at the user's expression so that type errors point there. A node
 //! inside an arm of an `if` becomes `let __tape_v9 = if <guard> { Some(…) } else { None };`.
 
@@ -127,7 +127,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
             let call = quote_spanned! {node.span=>
                 #rt::ops::#family::#kernel(#(#operands,)* #(#config_values,)*)
             };
-            let value = guarded(tape, id, quote!(#rt::at(#call, #index, #node_name)?));
+            let value = guarded(tape, id, quote!(#rt::at!(#call, #index, #node_name)));
             quote! {
                 #(#config_binds)*
                 let #v = #value;
@@ -143,18 +143,18 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
             let holds = guard_holds(tape, id);
             let forward = match (purpose, is_optional(tape, id)) {
                 (Purpose::Grad, false) => quote! {
-                    let (#v, #p) = #rt::at(#call, #index, #node_name)?;
+                    let (#v, #p) = #rt::at!(#call, #index, #node_name);
                 },
                 (Purpose::Grad, true) => quote! {
                     let (#v, #p) = if #holds {
-                        let (v, p) = #rt::at(#call, #index, #node_name)?;
+                        let (v, p) = #rt::at!(#call, #index, #node_name);
                         (::core::option::Option::Some(v), ::core::option::Option::Some(p))
                     } else {
                         (::core::option::Option::None, ::core::option::Option::None)
                     };
                 },
                 (Purpose::Vjp, _) => {
-                    let value = guarded(tape, id, quote!(#rt::at(#call, #index, #node_name)?.0));
+                    let value = guarded(tape, id, quote!(#rt::at!(#call, #index, #node_name).0));
                     quote!(let #v = #value;)
                 }
                 (Purpose::Record, _) => {
@@ -163,11 +163,11 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
                     let s = idents::callee_tape(id);
                     let record =
                         quote_spanned!(node.span=> #callee::<#elem>::record(#(#arg_values),*));
-                    let value = guarded(tape, id, quote!(#rt::at(#call, #index, #node_name)?.0));
+                    let value = guarded(tape, id, quote!(#rt::at!(#call, #index, #node_name).0));
                     quote! {
                         let #v = #value;
                         let #s = if #holds {
-                            ::core::option::Option::Some(#rt::at(#record, #index, #node_name)?)
+                            ::core::option::Option::Some(#rt::at!(#record, #index, #node_name))
                         } else {
                             ::core::option::Option::None
                         };

@@ -428,7 +428,7 @@ pub fn emit_forward(
         let (v, buffer, t) = (idents::value(*o), out_buffer(*o), type_witness(*o));
         let (index, name) = (o.0, name_literal(tape, *o));
         quote! {
-            let #v = #rt::at(#rt::fuse::output_as(#buffer, #full, &#t), #index, #name)?;
+            let #v = #rt::at!(#rt::fuse::output_as(#buffer, #full, &#t), #index, #name);
         }
     });
     // Every output must cover the group's elements (not only read broadcast rows).
@@ -547,7 +547,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
     let output_grads = reached_outputs.iter().map(|o| {
         let (go, slot) = (output_grad(*o), idents::grad(*o));
         let (index, name) = (o.0, name_literal(tape, *o));
-        quote!(let #go = #rt::at(#rt::fuse::cotangent(&#slot, #len), #index, #name)?;)
+        quote!(let #go = #rt::at!(#rt::fuse::cotangent(&#slot, #len), #index, #name);)
     });
     let output_strips = reached_outputs.iter().map(|o| {
         let (go, gs) = (output_grad(*o), output_grad_strip(*o));
@@ -673,8 +673,8 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .map(|(k, x)| {
             let (d, slot, like) = (input_grad(k), idents::grad(*x), value_ref(tape, *x));
             quote! {
-                let #d = #rt::at(#rt::fuse::output(#d, #rt::Tensor::shape_of(#like)), #index, #name)?;
-                #rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #name)?;
+                let #d = #rt::at!(#rt::fuse::output(#d, #rt::Tensor::shape_of(#like)), #index, #name);
+                #rt::at!(#rt::Acc::to(&mut #slot).put(#d), #index, #name);
             }
         });
     let puts_scalars = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {

@@ -9,7 +9,7 @@
 //! product's ghost under its name:
 //!
 //! ```text
-//! let (__tape_v3, __tape_v2) = at(reuse::unary(__tape_v2, elem::tanh), 3, None)?;
+//! let (__tape_v3, __tape_v2) = at!(reuse::unary(__tape_v2, elem::tanh), 3, None);
 //! ```
 //!
 //! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_v3 = at(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), 3, None)?;
+//! let __tape_v3 = at!(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), 3, None);
 //! ```
 //!
 //! Later code that names a moved array reads only its shape and type (a VJP's operand it does
@@ -239,7 +239,7 @@ pub fn move_out(
     let rt = runtime();
     let (value, w) = (idents::value(v), local("w", v));
     let (index, name) = (at.0, name_literal(tape, at));
-    let ghost = quote!(let #w = #rt::at(#rt::reuse::ghost(&#value), #index, #name)?;);
+    let ghost = quote!(let #w = #rt::at!(#rt::reuse::ghost(&#value), #index, #name););
     let take = quote!(let #moved = #value;);
     let after = quote!(let #value = #w;);
     (ghost, take, after)
@@ -282,7 +282,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     let call = quote_spanned!(node.span=> #call);
     quote! {
         #(#config_binds)*
-        let (#v, #moved) = #rt::at(#call, #index, #name)?;
+        let (#v, #moved) = #rt::at!(#call, #index, #name);
     }
 }
 
@@ -327,7 +327,7 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
             }
         };
         let call = quote_spanned!(node.span=> #call);
-        return Some(quote!(let #y = #rt::at(#call, #index, #name)?;));
+        return Some(quote!(let #y = #rt::at!(#call, #index, #name);));
     }
     if plan.owned_vjp.contains(&id) {
         let moved = local("m", args[0]);
@@ -353,7 +353,7 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
             {
                 #take
                 if let ::core::option::Option::Some(#ct) = #g {
-                    #rt::at(#call, #index, #name)?;
+                    #rt::at!(#call, #index, #name);
                 }
             }
             #after

@@ -10,7 +10,7 @@
 //! let mut __tape_g2 = None;
 //! let mut __tape_g0 = None;
 //! if let Some(__tape_g) = __tape_g3 {
-//!     at(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)), 3, None)?;
+//!     at!(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)), 3, None);
 //! }
 //! if let Some(__tape_g) = __tape_g2 {
 //!     at(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
@@ -64,6 +64,8 @@ pub fn emit_reverse(
         // A fused group's inner nodes have no value and no slot: their cotangents live in the
         // group's loop.
         .filter(|n| n.group.is_none_or(|g| groups[g].outputs.contains(&n.id)))
+        // A value only summed takes its cotangent as the sum's scalar (`reuse`): no slot.
+        .filter(|n| !plan.splat.contains_key(&n.id))
         .map(|n| {
             let g = idents::grad(n.id);
             if is_optional(tape, n.id) {
@@ -101,8 +103,8 @@ pub fn emit_reverse(
             let (ix, slot, like) = (index_total(n.id), idents::grad(n.id), value_ref(tape, n.id));
             let (index, name) = (n.id.0, name_literal(tape, n.id));
             quote! {
-                let #ix = #rt::at(#rt::fuse::output(#ix, #rt::Tensor::shape_of(#like)), #index, #name)?;
-                #rt::at(#rt::Acc::to(&mut #slot).put(#ix), #index, #name)?;
+                let #ix = #rt::at!(#rt::fuse::output(#ix, #rt::Tensor::shape_of(#like)), #index, #name);
+                #rt::at!(#rt::Acc::to(&mut #slot).put(#ix), #index, #name);
             }
         });
         quote!(#total #block)
@@ -183,7 +185,7 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
                 .push(quote!(let mut #d = ::core::option::Option::None;));
             out.merges.push(quote! {
                 if let ::core::option::Option::Some(#d) = #d {
-                    #rt::at(#rt::Acc::to(&mut #slot).put(#d), #index, #node_name)?;
+                    #rt::at!(#rt::Acc::to(&mut #slot).put(#d), #index, #node_name);
                 }
             });
         } else {
@@ -213,7 +215,7 @@ pub fn emit_block(
         NodeKind::Op { op, args, .. } if op.name == "index" && indexed.contains(&args[0]) => {
             let ix = index_total(args[0]);
             let i = config_value(tape, id, 0);
-            quote!(#rt::at(#rt::ops::reduce::index_add(&mut #ix, #i, #ct), #index, #node_name)?;)
+            quote!(#rt::at!(#rt::ops::reduce::index_add(&mut #ix, #i, #ct), #index, #node_name);)
         }
         NodeKind::Op { op, args, configs } if scalar_path(tape, id) => {
             let vjp = op.vjp_ident();
@@ -268,7 +270,7 @@ pub fn emit_block(
             };
             quote! {
                 #(#decls)*
-                #rt::at(#call, #index, #node_name)?;
+                #rt::at!(#call, #index, #node_name);
                 #(#merges)*
             }
         }
@@ -276,7 +278,7 @@ pub fn emit_block(
             let c = idents::value(*cond);
             let Accs { accs, .. } = accs(tape, id, &[*then, *other], reached);
             let (a_then, a_other) = (&accs[0], &accs[1]);
-            quote!(#rt::at(#rt::select_vjp(#ct, #c, #a_then, #a_other), #index, #node_name)?;)
+            quote!(#rt::at!(#rt::select_vjp(#ct, #c, #a_then, #a_other), #index, #node_name);)
         }
         NodeKind::Call { path, args } => {
             let p = idents::pullback(id);
@@ -290,9 +292,9 @@ pub fn emit_block(
                 let vjp = idents::callee_vjp_path(path);
                 let arg_values = super::forward::call_args(tape, args);
                 let call = quote_spanned!(node.span=> #vjp(#(#arg_values),*));
-                quote!(#rt::at(#call, #index, #node_name)?.1)
+                quote!(#rt::at!(#call, #index, #node_name).1)
             } else if super::is_optional(tape, id) {
-                quote!(#rt::at(#rt::present(#p), #index, #node_name)?)
+                quote!(#rt::at!(#rt::present(#p), #index, #node_name))
             } else {
                 quote!(#p)
             };
@@ -300,7 +302,7 @@ pub fn emit_block(
             quote! {
                 #(#decls)*
                 let #local = #pullback;
-                #rt::at(#local(#ct, #(#accs),*), #index, #node_name)?;
+                #rt::at!(#local(#ct, #(#accs),*), #index, #node_name);
                 #(#merges)*
             }
         }

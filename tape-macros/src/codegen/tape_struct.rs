@@ -259,7 +259,7 @@ fn recorded(id: NodeId, index: usize, node_name: &TokenStream) -> TokenStream {
     let rt = runtime();
     let values = idents::values_field();
     let a = id.0;
-    quote!(#rt::at(#rt::evaluated(&self.#values, #a), #index, #node_name)?)
+    quote!(#rt::at!(#rt::evaluated(&self.#values, #a), #index, #node_name))
 }
 
 /// `K => { … }`: node K's VJP on the recorded values, sending each contribution to the
@@ -279,12 +279,12 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
         NodeKind::Select { cond, then, other } => {
             let c = recorded(*cond, index, &node_name);
             let (t, o) = (then.0, other.0);
-            quote!(#rt::at(#rt::select_any_vjp(#ct, #c, #t, #o, #acc_arg), #index, #node_name)?;)
+            quote!(#rt::at!(#rt::select_any_vjp(#ct, #c, #t, #o, #acc_arg), #index, #node_name);)
         }
         NodeKind::Call { args, .. } => {
             let s = idents::callee_tape(id);
             let parents = args.iter().map(|a| a.node.0);
-            quote!(#rt::at(#rt::call_vjp(self.#s.as_ref(), #ct, &[#(#parents),*], #acc_arg), #index, #node_name)?;)
+            quote!(#rt::at!(#rt::call_vjp(self.#s.as_ref(), #ct, &[#(#parents),*], #acc_arg), #index, #node_name);)
         }
         // Ops run through `dynamic::op_vjp`.
         NodeKind::Op { .. } => return None,
