@@ -268,9 +268,9 @@ fn expansion_cost() {
         (25, false),
         (75, false),
         (250, false),
-        (25, true),
-        (75, true),
-        (250, true),
+        (20, true),
+        (60, true),
+        (200, true),
     ] {
         let input = sized_function(steps, wide);
         let nodes = differentiable(TokenStream::new(), input.clone())
