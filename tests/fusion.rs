@@ -105,6 +105,23 @@ fn bias_rows_fuse_and_columns_fall_back() {
     );
 }
 
+#[test]
+fn a_batch_of_one_row_keeps_its_rank() {
+    // x [1, 3] and b [3] have as many elements: the group runs over x's shape, not b's.
+    for (rows, cols) in [(1, 3), (1, 1)] {
+        let x = mat2(rows, cols, 6, -1.0, 1.0);
+        let b = vec1(cols, 7, -1.0, 1.0);
+        let g = biased_grad(&x, &b).unwrap();
+        assert_eq!(g.value, biased(&x, &b));
+        let t = (&x + &b).mapv(f64::tanh);
+        let gx = t.mapv(|t| 2.0 * t * (1.0 - t * t));
+        check_analytic("∂/∂x", &g.x, &gx);
+        check_analytic("∂/∂b", &g.b, &gx.sum_axis(ndarray::Axis(0)));
+        check_fd("∂/∂x", &g.x, &x, |x| biased(x, &b));
+        check_fd("∂/∂b", &g.b, &b, |b| biased(&x, b));
+    }
+}
+
 #[differentiable]
 fn columned(x: &Array2<f64>, c: &Array2<f64>) -> f64 {
     let t = tanh(&(x + c));

@@ -28,13 +28,20 @@ pub fn slice_or_empty<T: Tensor + ?Sized>(x: &T) -> &[T::Elem] {
     slice(x).unwrap_or(&[])
 }
 
-/// The shape a group runs over and its number of elements: the largest input's, provided
-/// every other input's shape, less leading 1s, ends it (a bias row `[n]` against `[m, n]`:
-/// element `i` of the group reads element `i mod n` of the row). `None` for any other
-/// broadcasting, which the op-by-op kernels handle.
+/// The shape a group runs over and its number of elements: the largest input's (of the
+/// highest rank among equally large ones: `[1, n]` rather than `[n]`), provided every other
+/// input's shape, less leading 1s, ends it (a bias row `[n]` against `[m, n]`: element `i` of
+/// the group reads element `i mod n` of the row). `None` for any other broadcasting, and where
+/// broadcasting would add axes to the largest shape (`[2, 4]` against `[1, 1, 4]`), which the
+/// op-by-op kernels handle.
 #[inline]
 pub fn layout<'a>(shapes: &[&'a [usize]]) -> Option<(&'a [usize], usize)> {
-    let full = *shapes.iter().max_by_key(|s| s.iter().product::<usize>())?;
+    let full = *shapes
+        .iter()
+        .max_by_key(|s| (s.iter().product::<usize>(), s.len()))?;
+    if shapes.iter().any(|s| s.len() > full.len()) {
+        return None;
+    }
     let fits = |s: &[usize]| {
         let start = s.iter().position(|&d| d != 1).unwrap_or(s.len());
         let core = &s[start..];
@@ -365,4 +372,23 @@ pub fn vjp2<F: Float>(
         (da[l], db[l]) = f(g[l], a[l], b[l]);
     }
     (da, db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout;
+
+    #[test]
+    fn the_group_runs_over_the_largest_shape_of_the_highest_rank() {
+        assert_eq!(layout(&[&[4, 3], &[3]]), Some((&[4, 3][..], 12)));
+        // As many elements: the matrix's shape, not the row's.
+        assert_eq!(layout(&[&[1, 3], &[3]]), Some((&[1, 3][..], 3)));
+        assert_eq!(layout(&[&[3], &[1, 3]]), Some((&[1, 3][..], 3)));
+        assert_eq!(layout(&[&[1], &[1, 1]]), Some((&[1, 1][..], 1)));
+        // Leading 1s of a smaller input are fine; axes broadcasting would add are not.
+        assert_eq!(layout(&[&[2, 4], &[1, 4]]), Some((&[2, 4][..], 8)));
+        assert_eq!(layout(&[&[2, 4], &[1, 1, 4]]), None);
+        // A column broadcast along the last axis is not a bias row.
+        assert_eq!(layout(&[&[4, 3], &[4, 1]]), None);
+    }
 }
