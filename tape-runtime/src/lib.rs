@@ -31,6 +31,7 @@ pub mod functions;
 pub mod fuse;
 pub mod gemm;
 pub mod gradcheck;
+pub mod graphviz;
 pub mod math;
 pub mod node;
 pub mod ops;

@@ -70,6 +70,7 @@ fn label(nodes: &[NodeInfo], id: usize) -> NodeLabel {
 /// | [`backward_sparse`](Tape::backward_sparse) | the reached nodes by id |
 /// | [`backward`](Tape::backward) | `backward_sparse` from the output with seed 1 |
 /// | [`value`](Tape::value) | a node's recorded value |
+/// | [`to_dot`](Tape::to_dot), [`to_dot_with`](Tape::to_dot_with) | the tape as Graphviz DOT, with shapes and cotangent norms |
 pub trait Tape {
     /// The element type, `f32` or `f64`.
     type Elem: Float;
@@ -281,6 +282,20 @@ pub trait Tape {
     /// [`TapeError::SeedShape`] for a non-scalar output, or a kernel's error.
     fn backward(&self) -> Result<HashMap<usize, AnyTensor<Self::Elem>>> {
         self.backward_sparse(self.output_id(), AnyTensor::scalar(Self::Elem::one()))
+    }
+
+    /// The static tape as a Graphviz DOT graph, each node labeled with its id, name, op and
+    /// the shape of its recorded value ([`graphviz::to_dot_annotated`](crate::graphviz::to_dot_annotated)).
+    /// Render with `dot -Tsvg tape.dot -o tape.svg`.
+    fn to_dot(&self) -> String {
+        crate::graphviz::to_dot_annotated(self.nodes(), self.output_id(), self.values(), &[])
+    }
+
+    /// [`to_dot`](Tape::to_dot), each node labeled as well with the norm of its cotangent from
+    /// a backward pass (`—` where the pass did not reach):
+    /// `tape.to_dot_with(&tape.backward_dense(out, seed)?)`.
+    fn to_dot_with(&self, cotangents: &[Option<AnyTensor<Self::Elem>>]) -> String {
+        crate::graphviz::to_dot_annotated(self.nodes(), self.output_id(), self.values(), cotangents)
     }
 }
 
