@@ -33,8 +33,34 @@
 //! - `struct FGrad { pub value: F, pub <param>: <owned param type>, … }`.
 //!
 //! Parameters marked `#[no_grad]`, integer parameters and literal constants get no gradient.
-//! See the README for the supported syntax and ops, and [`ops`] for each
-//! op's forward and VJP.
+//! See the README for the supported syntax and ops, and [`functions`] for each op's forward
+//! and VJP.
+//!
+//! ## A tour
+//!
+//! - [`differentiable`], the attribute, and [`prelude`], everything the function's body
+//!   needs: ndarray's array types, the op functions (`tanh`, `relu`, `softmax`, `mse`,
+//!   `cross_entropy`, …) and [`TapeError`].
+//! - What the attribute generates next to `fn loss`:
+//!   - `loss_grad(params) -> Result<LossGrad, TapeError>`, the fast path: value and gradients;
+//!   - `loss_vjp(params)`: the value and a pullback from any output cotangent (what a
+//!     differentiable caller of `loss` runs; it also serves functions that return arrays);
+//!   - `LossTape`: the static tape (`LossTape::NODES`, one [`NodeInfo`] per node) and
+//!     `LossTape::record(params)`, one forward pass with every node's value kept.
+//! - [`Tape`], implemented by every recorded tape: the backward family
+//!   ([`Tape::backward_dense`] and its variants) returns every node's cotangent, not just the
+//!   parameters'; [`Tape::to_dot`] and [`graphviz`] draw the tape with Graphviz.
+//! - [`functions`]: each op's forward math, VJP, PyTorch and JAX equivalents and an example;
+//!   [`ops`]: the checked kernels and VJPs the generated code calls, one module per family.
+//! - [`gradcheck`]: central differences and relative errors, to test a gradient of your own.
+//! - [`TapeError`]: what a kernel reports (the op, the shapes, the node and its source name).
+//!   Generated code never panics on bad input.
+//! - Cargo features: `faer` (faer's matrix product) and `blas` (the system's OpenBLAS through
+//!   ndarray); the default is ndarray's own `dot`.
+//!
+//! The repository's `examples/` train a network on the iris flowers (`train`), show the
+//! macro's output written by hand (`quickstart_expanded`), print every cotangent of a tape
+//! (`inspect_cotangents`) and draw one (`tape_graph`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -45,7 +71,7 @@ pub use ndarray;
 pub use tape_macros::differentiable;
 pub use tape_runtime::{
     Acc, Accumulate, AnyTensor, Float, Input, NodeInfo, NodeLabel, Tape, TapeError, Tensor, Value,
-    add_grad_all, add_grad_dense, functions, gradcheck, ops, sparse_from_dense,
+    add_grad_all, add_grad_dense, functions, gradcheck, graphviz, ops, sparse_from_dense,
 };
 
 /// Everything a differentiable function needs: the attribute, the op functions, the runtime
@@ -59,6 +85,11 @@ pub mod prelude {
     pub use tape_runtime::functions::*;
     pub use tape_runtime::{AnyTensor, Float, NodeInfo, Tape, TapeError};
 }
+
+/// The README's examples, run as doctests by `cargo test`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// What generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
