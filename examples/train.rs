@@ -382,17 +382,31 @@ fn config_from_args() -> Result<Config, Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
-            "--seed" => config.seed = value.parse()?,
-            "--epochs" => config.epochs = value.parse()?,
-            "--l2" => config.l2 = value.parse()?,
+            "--seed" => config.seed = value.parse().map_err(|e| bad(&e))?,
+            "--epochs" => config.epochs = value.parse().map_err(|e| bad(&e))?,
+            "--l2" => config.l2 = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option {flag} (try --seed, --epochs, --l2)").into()),
         }
+    }
+    if config.epochs == 0 {
+        return Err("--epochs must be at least 1".into());
     }
     Ok(config)
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("train: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let config = config_from_args()?;
     let bar = ProgressBar::new(config.epochs as u64);
     bar.set_style(
