@@ -70,7 +70,12 @@ fn negated<T: Value>(mut x: T, negate: bool) -> T {
     x
 }
 
-/// `y = a − b`. PyTorch `a - b`.
+/// `y = a − b`. PyTorch `a - b`, JAX `a - b`.
+///
+/// ```
+/// # use tape_runtime::ops::arith::sub;
+/// assert_eq!(sub(&3.0_f64, &1.0_f64).unwrap(), 2.0);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
@@ -93,7 +98,13 @@ pub fn sub_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     pass_both("sub", g, a, b, da, db, true)
 }
 
-/// `y = a ⊙ b` (elementwise). PyTorch `a * b`.
+/// `y = a ⊙ b` (elementwise). PyTorch `a * b`, JAX `a * b`.
+///
+/// ```
+/// # use tape_runtime::ops::arith::mul;
+/// # use ndarray::array;
+/// assert_eq!(mul(&array![1.0, 2.0], &3.0_f64).unwrap(), array![3.0, 6.0]);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
@@ -116,7 +127,12 @@ pub fn mul_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     binary_vjp("mul", g, a, b, da, db, elem::mul_vjp)
 }
 
-/// `y = a / b` (elementwise). PyTorch `a / b`.
+/// `y = a / b` (elementwise). PyTorch `a / b`, JAX `a / b`.
+///
+/// ```
+/// # use tape_runtime::ops::arith::div;
+/// assert_eq!(div(&1.0_f64, &4.0_f64).unwrap(), 0.25);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Shape`](crate::TapeError::Shape) when the shapes do not broadcast.
@@ -142,7 +158,12 @@ pub fn div_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     binary_vjp("div", g, a, b, da, db, elem::div_vjp)
 }
 
-/// `y = −x`. PyTorch `-x`.
+/// `y = −x`. PyTorch `-x`, JAX `-x`.
+///
+/// ```
+/// # use tape_runtime::ops::arith::neg;
+/// assert_eq!(neg(&2.0_f64).unwrap(), -2.0);
+/// ```
 ///
 /// # Errors
 /// Never; `Result` keeps every kernel's signature alike.

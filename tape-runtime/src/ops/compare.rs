@@ -9,7 +9,13 @@ use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
 use crate::tensor::{Tensor, Value};
 
-/// `y = max(a, b)` elementwise. PyTorch `torch.maximum`.
+/// `y = max(a, b)` elementwise. PyTorch `torch.maximum`, JAX `jnp.maximum`.
+///
+/// ```
+/// # use tape_runtime::ops::compare::maximum;
+/// # use ndarray::array;
+/// assert_eq!(maximum(&array![-1.0, 2.0], &0.0_f64).unwrap(), array![0.0, 2.0]);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Shape`] when the shapes do not broadcast.
@@ -32,7 +38,13 @@ pub fn maximum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     binary_vjp("maximum", g, a, b, da, db, elem::maximum_vjp)
 }
 
-/// `y = min(a, b)` elementwise. PyTorch `torch.minimum`.
+/// `y = min(a, b)` elementwise. PyTorch `torch.minimum`, JAX `jnp.minimum`.
+///
+/// ```
+/// # use tape_runtime::ops::compare::minimum;
+/// # use ndarray::array;
+/// assert_eq!(minimum(&array![-1.0, 2.0], &0.0_f64).unwrap(), array![-1.0, 0.0]);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Shape`] when the shapes do not broadcast.
@@ -55,7 +67,12 @@ pub fn minimum_vjp<A: Broadcast<B>, B: Tensor<Elem = A::Elem>>(
     binary_vjp("minimum", g, a, b, da, db, elem::minimum_vjp)
 }
 
-/// `y = min(max(x, lo), hi)` with constant bounds. PyTorch `torch.clamp`.
+/// `y = min(max(x, lo), hi)` with constant bounds. PyTorch `torch.clamp`, JAX `jnp.clip`.
+///
+/// ```
+/// # use tape_runtime::ops::compare::clamp;
+/// assert_eq!(clamp(&3.0_f64, 0.0, 1.0).unwrap(), 1.0);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Domain`] when `lo > hi` or a bound is NaN.

@@ -304,7 +304,13 @@ pub fn dot_vjp<A: Dot<B>, B: Tensor<Elem = A::Elem>>(
 }
 
 /// `y = xᵀ`: the axes reversed (a matrix transposed; a vector unchanged), as ndarray's `t()`.
-/// PyTorch `x.T`.
+/// PyTorch `x.T`, JAX `x.T`.
+///
+/// ```
+/// # use tape_runtime::ops::linalg::transpose;
+/// # use ndarray::array;
+/// assert_eq!(transpose(&array![[1.0, 2.0]]).unwrap(), array![[1.0], [2.0]]);
+/// ```
 ///
 /// # Errors
 /// Never.

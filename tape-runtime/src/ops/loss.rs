@@ -9,7 +9,7 @@ use crate::tensor::{Tensor, Value, check_same_shape};
 use ndarray::{Array, ArrayBase, ArrayView, Axis, CowArray, Data, Dimension, Zip};
 use num_traits::Zero;
 
-/// `L = (1/N) Σᵢ (pᵢ − tᵢ)²` over all `N` elements. PyTorch `F.mse_loss(p, t)`.
+/// `L = (1/N) Σᵢ (pᵢ − tᵢ)²` over all `N` elements. PyTorch `F.mse_loss(p, t)`, JAX `jnp.mean((p - t) ** 2)`.
 ///
 /// ```
 /// # use tape_runtime::ops::loss::mse;
@@ -104,7 +104,14 @@ fn cross_entropy_layout(logits: &[usize], target: &[usize]) -> Result<(usize, Ax
 
 /// `L = −(1/B) Σ_b Σ_c t_bc · log_softmax(z)_bc`: softmax cross-entropy of `logits` against a
 /// one-hot (or probability) `target` of the same shape, mean over the `B` rows. The last axis
-/// holds the classes. PyTorch `F.cross_entropy(z, t)` with probability targets.
+/// holds the classes. PyTorch `F.cross_entropy(z, t)`, JAX `optax.softmax_cross_entropy(z, t).mean()` with probability targets.
+///
+/// ```
+/// # use tape_runtime::ops::loss::cross_entropy;
+/// # use ndarray::array;
+/// let l = cross_entropy(&array![[0.0, 0.0]], &array![[1.0, 0.0]]).unwrap();
+/// assert!((l - 2.0_f64.ln()).abs() < 1e-15);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Shape`] when the shapes differ, [`TapeError::Rank`] for 0-d inputs,

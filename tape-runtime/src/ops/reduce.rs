@@ -29,7 +29,13 @@ fn check_nonempty(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
     }
 }
 
-/// `y = Σᵢ xᵢ`. PyTorch `x.sum()`.
+/// `y = Σᵢ xᵢ`. PyTorch `x.sum()`, JAX `jnp.sum(x)`.
+///
+/// ```
+/// # use tape_runtime::ops::reduce::sum;
+/// # use ndarray::array;
+/// assert_eq!(sum(&array![1.0, 2.0, 3.0]).unwrap(), 6.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -50,7 +56,13 @@ pub fn sum_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     dx.put_with(|| Ok(Array::from_elem(x.raw_dim(), g)))
 }
 
-/// `y = (1/n) Σᵢ xᵢ`. PyTorch `x.mean()`; ndarray's `mean()` returns it as an `Option`.
+/// `y = (1/n) Σᵢ xᵢ`. PyTorch `x.mean()`, JAX `jnp.mean(x)`; ndarray's `mean()` returns it as an `Option`.
+///
+/// ```
+/// # use tape_runtime::ops::reduce::mean;
+/// # use ndarray::array;
+/// assert_eq!(mean(&array![1.0, 2.0, 3.0]).unwrap(), 2.0);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Domain`] for an empty array.
@@ -77,7 +89,13 @@ pub fn mean_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     })
 }
 
-/// `y = Σₖ x[…, k, …]` along `axis`, which is removed. PyTorch `x.sum(dim=k)`.
+/// `y = Σₖ x[…, k, …]` along `axis`, which is removed. PyTorch `x.sum(dim=k)`, JAX `jnp.sum(x, axis=k)`.
+///
+/// ```
+/// # use tape_runtime::ops::reduce::sum_axis;
+/// # use ndarray::{array, Axis};
+/// assert_eq!(sum_axis(&array![[1.0, 2.0], [3.0, 4.0]], Axis(1)).unwrap(), array![3.0, 7.0]);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Axis`] when `axis` is out of range.
@@ -128,7 +146,13 @@ pub fn sum_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
 }
 
 /// `y = (1/n) Σₖ x[…, k, …]` along `axis` (of length `n`), which is removed.
-/// PyTorch `x.mean(dim=k)`; ndarray's `mean_axis` returns it as an `Option`.
+/// PyTorch `x.mean(dim=k)`, JAX `jnp.mean(x, axis=k)`; ndarray's `mean_axis` returns it as an `Option`.
+///
+/// ```
+/// # use tape_runtime::ops::reduce::mean_axis;
+/// # use ndarray::{array, Axis};
+/// assert_eq!(mean_axis(&array![[1.0, 2.0], [3.0, 4.0]], Axis(0)).unwrap(), array![2.0, 3.0]);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Axis`] when `axis` is out of range, [`TapeError::Domain`] when it is empty.
@@ -160,7 +184,14 @@ pub fn mean_axis_vjp<F: Float, S: Data<Elem = F>, D: RemoveAxis>(
     })
 }
 
-/// `y = x[i]`: one element of a vector. PyTorch `x[i]`.
+/// `y = x[i]`: one element of a vector. PyTorch `x[i]`, JAX `x[i]`.
+///
+/// ```
+/// # use tape_runtime::ops::reduce::index;
+/// # use ndarray::array;
+/// assert_eq!(index(&array![1.0, 2.0], 1).unwrap(), 2.0);
+/// assert!(index(&array![1.0, 2.0], 2).is_err());
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Rank`] for an array that is not 1-d, [`TapeError::Axis`] when `i` is out of

@@ -36,7 +36,13 @@ pub(crate) fn lane_logsumexp<F: Float>(lane: ArrayView1<'_, F>) -> F {
     m + lane.fold(F::zero(), |s, &v| s + (v - m).exp()).ln()
 }
 
-/// `y = exp(x) / Σ exp(x)` along the last axis. PyTorch `torch.softmax(x, dim=-1)`.
+/// `y = exp(x) / Σ exp(x)` along the last axis. PyTorch `torch.softmax(x, dim=-1)`, JAX `jax.nn.softmax(x)`.
+///
+/// ```
+/// # use tape_runtime::ops::softmax::softmax;
+/// # use ndarray::array;
+/// assert_eq!(softmax(&array![0.0, 0.0]).unwrap(), array![0.5, 0.5]);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Rank`] for a 0-d input.
@@ -85,7 +91,14 @@ pub fn softmax_vjp<F: Float, S: Data<Elem = F>, D: Dimension>(
     })
 }
 
-/// `y = x − ln Σ exp(x)` along the last axis. PyTorch `torch.log_softmax(x, dim=-1)`.
+/// `y = x − ln Σ exp(x)` along the last axis. PyTorch `torch.log_softmax(x, dim=-1)`, JAX `jax.nn.log_softmax(x)`.
+///
+/// ```
+/// # use tape_runtime::ops::softmax::log_softmax;
+/// # use ndarray::array;
+/// let y = log_softmax(&array![0.0, 0.0]).unwrap();
+/// assert!((y[1] + 2.0_f64.ln()).abs() < 1e-15);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Rank`] for a 0-d input.
@@ -159,6 +172,13 @@ impl_logsumexp!(
 
 /// `y = ln Σ exp(x)` along the last axis, which is removed (a vector gives a scalar).
 /// PyTorch `torch.logsumexp(x, dim=-1)`, JAX `jax.nn.logsumexp(x, axis=-1)`.
+///
+/// ```
+/// # use tape_runtime::ops::softmax::logsumexp;
+/// # use ndarray::array;
+/// let y = logsumexp(&array![0.0, 0.0]).unwrap();
+/// assert!((y - 2.0_f64.ln()).abs() < 1e-15);
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Rank`] for a 0-d input.

@@ -27,7 +27,7 @@ pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
 }
 
 /// `y = eˣ`, by [`math::exp`](crate::math::exp) (within 1 ulp, vectorizable). PyTorch
-/// `torch.exp`.
+/// `torch.exp`, JAX `jnp.exp`.
 ///
 /// ```
 /// # use tape_runtime::ops::unary::exp;
@@ -75,7 +75,13 @@ pub fn exp_std_vjp<T: Tensor>(
     exp_vjp(g, x, y, dx)
 }
 
-/// `y = ln x`, defined for `x > 0`. PyTorch `torch.log`.
+/// `y = ln x`, defined for `x > 0`. PyTorch `torch.log`, JAX `jnp.log`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::ln;
+/// assert_eq!(ln(&1.0_f64).unwrap(), 0.0);
+/// assert!(ln(&0.0_f64).is_err());
+/// ```
 ///
 /// # Errors
 /// [`TapeError::Domain`] naming the first non-positive element and its index.
@@ -110,7 +116,12 @@ pub fn ln_vjp<T: Tensor>(
     unary_vjp("ln", g, x, y, dx, elem::ln_vjp)
 }
 
-/// `y = √x` (NaN for `x < 0`, as `f64::sqrt`). PyTorch `torch.sqrt`.
+/// `y = √x` (NaN for `x < 0`, as `f64::sqrt`). PyTorch `torch.sqrt`, JAX `jnp.sqrt`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::sqrt;
+/// assert_eq!(sqrt(&9.0_f64).unwrap(), 3.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -132,7 +143,12 @@ pub fn sqrt_vjp<T: Tensor>(
     unary_vjp("sqrt", g, x, y, dx, elem::sqrt_vjp)
 }
 
-/// `y = xⁿ` for an integer `n`. PyTorch `x ** n`.
+/// `y = xⁿ` for an integer `n`. PyTorch `x ** n`, JAX `x ** n`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::powi;
+/// assert_eq!(powi(&2.0_f64, 3).unwrap(), 8.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -156,7 +172,12 @@ pub fn powi_vjp<T: Tensor>(
     })
 }
 
-/// `y = xᶜ` for a constant real `c`. PyTorch `x ** c`.
+/// `y = xᶜ` for a constant real `c`. PyTorch `x ** c`, JAX `x ** c`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::powf;
+/// assert_eq!(powf(&4.0_f64, 0.5).unwrap(), 2.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -180,7 +201,12 @@ pub fn powf_vjp<T: Tensor>(
     })
 }
 
-/// `y = |x|`. PyTorch `torch.abs`.
+/// `y = |x|`. PyTorch `torch.abs`, JAX `jnp.abs`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::abs;
+/// assert_eq!(abs(&-2.0_f64).unwrap(), 2.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -201,7 +227,12 @@ pub fn abs_vjp<T: Tensor>(
     unary_vjp("abs", g, x, y, dx, elem::abs_vjp)
 }
 
-/// `y = sin x`. PyTorch `torch.sin`.
+/// `y = sin x`. PyTorch `torch.sin`, JAX `jnp.sin`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::sin;
+/// assert_eq!(sin(&0.0_f64).unwrap(), 0.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -222,7 +253,12 @@ pub fn sin_vjp<T: Tensor>(
     unary_vjp("sin", g, x, y, dx, elem::sin_vjp)
 }
 
-/// `y = cos x`. PyTorch `torch.cos`.
+/// `y = cos x`. PyTorch `torch.cos`, JAX `jnp.cos`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::cos;
+/// assert_eq!(cos(&0.0_f64).unwrap(), 1.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -244,7 +280,12 @@ pub fn cos_vjp<T: Tensor>(
 }
 
 /// `y = tanh x`, by [`math::tanh`](crate::math::tanh) (within 2 ulp, vectorizable). PyTorch
-/// `torch.tanh`.
+/// `torch.tanh`, JAX `jnp.tanh`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::tanh;
+/// assert_eq!(tanh(&0.0_f64).unwrap(), 0.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -287,7 +328,12 @@ pub fn tanh_std_vjp<T: Tensor>(
     tanh_vjp(g, x, y, dx)
 }
 
-/// `y = 1 / (1 + e⁻ˣ)`, computed without overflow for either sign. PyTorch `torch.sigmoid`.
+/// `y = 1 / (1 + e⁻ˣ)`, computed without overflow for either sign. PyTorch `torch.sigmoid`, JAX `jax.nn.sigmoid`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::sigmoid;
+/// assert_eq!(sigmoid(&0.0_f64).unwrap(), 0.5);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -308,7 +354,12 @@ pub fn sigmoid_vjp<T: Tensor>(
     unary_vjp("sigmoid", g, x, y, dx, elem::sigmoid_vjp)
 }
 
-/// `y = max(x, 0)`. PyTorch `torch.relu`.
+/// `y = max(x, 0)`. PyTorch `torch.relu`, JAX `jax.nn.relu`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::relu;
+/// assert_eq!(relu(&-1.0_f64).unwrap(), 0.0);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -330,7 +381,12 @@ pub fn relu_vjp<T: Tensor>(
 }
 
 /// `y = ln(1 + eˣ)`, computed as `max(x, 0) + ln(1 + e^−|x|)` so it neither overflows for
-/// large `x` nor loses precision for very negative `x`. PyTorch `F.softplus`.
+/// large `x` nor loses precision for very negative `x`. PyTorch `F.softplus`, JAX `jax.nn.softplus`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::softplus;
+/// assert!((softplus(&0.0_f64).unwrap() - 2.0_f64.ln()).abs() < 1e-15);
+/// ```
 ///
 /// # Errors
 /// Never.
@@ -353,6 +409,11 @@ pub fn softplus_vjp<T: Tensor>(
 
 /// `y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, the tanh form of GELU.
 /// PyTorch `F.gelu(x, approximate="tanh")`, JAX `jax.nn.gelu(x, approximate=True)`.
+///
+/// ```
+/// # use tape_runtime::ops::unary::gelu;
+/// assert_eq!(gelu(&0.0_f64).unwrap(), 0.0);
+/// ```
 ///
 /// # Errors
 /// Never.
