@@ -125,6 +125,14 @@ impl Mlp {
         loss(&self.w1, &self.b1, &self.w2, &self.b2, x, y, l2)
     }
 
+    /// The loss on `(x, y)` and its gradient with respect to every parameter.
+    ///
+    /// # Errors
+    /// As [`loss_grad`]: a [`TapeError`] when the shapes do not fit.
+    pub fn grad(&self, x: &Array2<f64>, y: &Array2<f64>, l2: f64) -> Result<LossGrad, TapeError> {
+        loss_grad(&self.w1, &self.b1, &self.w2, &self.b2, x, y, l2)
+    }
+
     /// The share of rows of `x` whose largest logit is at the one-hot label's column.
     pub fn accuracy(&self, x: &Array2<f64>, y: &Array2<f64>) -> f64 {
         let logits = tanh(&(x.dot(&self.w1) + &self.b1)).dot(&self.w2) + &self.b2;
@@ -272,9 +280,7 @@ pub fn train(
         for batch in order.chunks(config.batch) {
             let x = data.x_train.select(Axis(0), batch);
             let y = data.y_train.select(Axis(0), batch);
-            let g = loss_grad(
-                &model.w1, &model.b1, &model.w2, &model.b2, &x, &y, config.l2,
-            )?;
+            let g = model.grad(&x, &y, config.l2)?;
             adam.steps += 1;
             moments.0.update(&adam, &mut model.w1, &g.w1);
             moments.1.update(&adam, &mut model.b1, &g.b1);
@@ -450,27 +456,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
 
     // The generated gradient against central differences, at the trained weights.
-    let g = loss_grad(
-        &model.w1,
-        &model.b1,
-        &model.w2,
-        &model.b2,
-        &data.x_train,
-        &data.y_train,
-        config.l2,
-    )?;
+    let (x, y) = (&data.x_train, &data.y_train);
+    let g = model.grad(x, y, config.l2)?;
     let numeric = tape::gradcheck::numeric_gradient(
-        |w1| {
-            loss(
-                w1,
-                &model.b1,
-                &model.w2,
-                &model.b2,
-                &data.x_train,
-                &data.y_train,
-                config.l2,
-            )
-        },
+        |w1| loss(w1, &model.b1, &model.w2, &model.b2, x, y, config.l2),
         &model.w1,
         1e-6,
     );
