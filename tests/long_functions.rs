@@ -134,3 +134,52 @@ fn a_long_callee_reports_its_errors() {
     .unwrap_err();
     assert!(matches!(err, TapeError::SeedShape { .. }), "{err}");
 }
+
+/// A scalar callee: its pullback, made where it is called, is handed to a later block.
+#[differentiable]
+fn square(u: f64) -> f64 {
+    u * u
+}
+
+// A long `_grad` body is cut into blocks run as functions of their own
+// (`codegen::blocks`). Every kind of code crosses a block boundary here: element reads with
+// their buffer of contributions, calls and their pullbacks, a value read by forty later
+// steps, a value moved into a kernel, an unreached node and a non-differentiable input.
+//   f = Σ_{i<60} (x_{i mod 6}·c_{i mod 6} + s)² + Σ_{k<40} 0.01·Σ (x·s)²
+//   ∂f/∂x_j = 20·c_j·(x_j c_j + s) + 0.8·s²·x_j,  ∂f/∂s = 20·Σ_j (x_j c_j + s) + 0.8·s·Σ x²
+#[differentiable]
+fn long_mixed(x: &Array1<f64>, #[no_grad] c: &Array1<f64>, s: f64) -> f64 {
+    let mut total = 0.0;
+    let _unreached = x.exp();
+    for i in 0..60 {
+        let u = x[i % 6] * c[i % 6] + s;
+        total += square(u);
+    }
+    let v = x * s;
+    for _ in 0..40 {
+        total += (&v * &v).sum() * 0.01;
+    }
+    total
+}
+
+#[test]
+fn a_body_cut_into_blocks_keeps_every_gradient() {
+    let (x, _, s) = inputs();
+    let c = vec1(6, 43, -1.0, 1.0);
+    assert!(
+        LongMixedTape::<f64>::NODES.len() > 400,
+        "the test needs a body long enough to be cut into blocks"
+    );
+    let g = long_mixed_grad(&x, &c, s).unwrap();
+    assert_eq!(g.value, long_mixed(&x, &c, s));
+    let u = &x * &c + s;
+    let squares = x.mapv(|x| x * x).sum();
+    check_analytic("∂/∂x", &g.x, &(&c * &u * 20.0 + &x * (0.8 * s * s)));
+    check_analytic_scalar("∂/∂s", g.s, 20.0 * u.sum() + 0.8 * s * squares);
+    check_fd("∂/∂x", &g.x, &x, |x| long_mixed(x, &c, s));
+    check_fd_scalar("∂/∂s", g.s, s, |s| long_mixed(&x, &c, s));
+    // An error inside a block names its node, as anywhere else.
+    let short = vec1(5, 44, -1.0, 1.0);
+    let err = long_mixed_grad(&x, &short, s).unwrap_err().to_string();
+    assert!(err.contains("index"), "{err}");
+}

@@ -28,9 +28,10 @@
 //! A function returning `(loss, aux…)` gets `FGrad::aux`. A function returning an array gets
 //! a `_grad` that fails to compile where it is called, saying why.
 
+use super::blocks::{self, Unit};
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::reuse;
-use super::reverse::{self, emit_reverse};
+use super::reverse;
 use super::{cse, eager, fuse, schedule};
 use super::{idents, items, runtime, value_ref, verbatim};
 use crate::ir::{Elem, ParamKind, Tape};
@@ -258,16 +259,16 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         quote!(let mut #g: ::core::option::Option<#elem> = #init;)
     });
     let early_slots: Vec<TokenStream> = early_slots.collect();
-    let early = eager.before.iter().map(|id| eager_block(*id));
+    let early = eager.before.iter().map(|id| Unit::Free(eager_block(*id)));
     let forward = order.iter().map(|id| {
         let this = one(tape.node(*id));
         let buffer = eager
             .declares_buffer(*id)
             .then(|| reverse::declare_index_total(tape, *id));
         let blocks = eager.after[id.0].iter().map(|b| eager_block(*b));
-        quote!(#this #buffer #(#blocks)*)
+        Unit::Free(quote!(#this #buffer #(#blocks)*))
     });
-    let reverse = emit_reverse(tape, seed.clone(), false, groups, &plan, &eager);
+    let reverse = reverse::reverse_units(tape, seed.clone(), false, groups, &plan, &eager);
     let out = idents::value(tape.output);
     let fields = tape.params.iter().filter(|p| p.differentiable()).map(|p| {
         let like = value_ref(tape, p.node);
@@ -288,15 +289,17 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         }
         None => (TokenStream::new(), TokenStream::new()),
     };
-    quote! {
-        #items
-        #(#early_slots)*
-        #(#early)*
-        #(#forward)*
-        #aux_bind
-        #reverse
+    let units = std::iter::once(Unit::Fixed(quote!(#(#early_slots)*)))
+        .chain(early)
+        .chain(forward)
+        .chain(std::iter::once(Unit::Free(aux_bind)))
+        .chain(reverse)
+        .collect();
+    let tail = quote! {
         ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })
-    }
+    };
+    let body = blocks::split(units, tail);
+    quote!(#items #body)
 }
 
 /// `f_grad` for a function that returns an array: it type-checks only where its return type

@@ -5,6 +5,7 @@
 //! mixed-site hygiene ([`idents`]). A node evaluated inside an arm of an `if` is held as an
 //! `Option` (`None` where the arm did not run) and read through `taken(&v)?`.
 
+pub mod blocks;
 pub mod cse;
 pub mod eager;
 pub mod forward;

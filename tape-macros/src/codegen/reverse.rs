@@ -21,6 +21,7 @@
 //! Nodes that cannot reach the output get no slot and no block. An operand used twice by one
 //! node (`x * x`) lends a temporary slot for its second use, merged after the call.
 
+use super::blocks::Unit;
 use super::eager::Eager;
 use super::forward::config_value;
 use super::fuse::{self, Group};
@@ -48,9 +49,26 @@ pub fn emit_reverse(
     plan: &Plan,
     eager: &Eager,
 ) -> TokenStream {
+    let units = reverse_units(tape, seed, recompute_calls, groups, plan, eager);
+    let tokens = units.into_iter().map(|unit| match unit {
+        Unit::Fixed(tokens) | Unit::Free(tokens) => tokens,
+    });
+    quote!(#(#tokens)*)
+}
+
+/// [`emit_reverse`] as units for [`super::blocks::split`]: the declarations of the seed, the
+/// slots and the index buffers stay in the function, each node's block may move.
+pub fn reverse_units(
+    tape: &Tape,
+    seed: TokenStream,
+    recompute_calls: bool,
+    groups: &[Group],
+    plan: &Plan,
+    eager: &Eager,
+) -> Vec<Unit> {
     let reached = tape.reached();
     if !reached[tape.output.0] {
-        return TokenStream::new();
+        return Vec::new();
     }
     let seed_slot = idents::grad(tape.output);
     let seed_decl = (!eager.declares_slot(tape.output))
@@ -107,16 +125,18 @@ pub fn emit_reverse(
                 #rt::at!(#rt::Acc::to(&mut #slot).put(#ix), #index, #name);
             }
         });
-        quote!(#total #block)
+        Unit::Free(quote!(#total #block))
     });
     let splats = reuse::emit_splat_slots(tape, plan);
-    quote! {
+    let declarations = quote! {
         #seed_decl
         #(#slots)*
         #splats
         #(#totals)*
-        #(#blocks)*
-    }
+    };
+    std::iter::once(Unit::Fixed(declarations))
+        .chain(blocks)
+        .collect()
 }
 
 /// The arrays read element by element (`x[i]`, reached, outside any branch): their `index`

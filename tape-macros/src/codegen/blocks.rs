@@ -1,0 +1,382 @@
+//! Splitting a long `_grad` body into blocks, each a closure run as a function of its own.
+//!
+//! rustc's borrow checker and LLVM both grow faster than linearly with the length of one
+//! function body. A tape of a thousand nodes is a straight line of some thousands of
+//! statements, so [`split`] cuts it into blocks of a bounded size:
+//!
+//! ```ignore
+//! let (mut __tape_v41, mut __tape_g40) = match ::tape::__private::fuse::outlined(
+//!     || -> ::core::result::Result<_, ::tape::__private::TapeError> {
+//!         /* the block's statements */
+//!         ::core::result::Result::Ok((__tape_v41, __tape_g40))
+//!     },
+//! ) {
+//!     ::core::result::Result::Ok(live) => live,
+//!     ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
+//! };
+//! ```
+//!
+//! The closure borrows what it reads, mutably borrows the gradient slots it adds into, takes
+//! what it consumes, and returns the locals it defines that later code reads. Which locals
+//! those are comes from a backward liveness pass over the blocks. Only the locals that name
+//! a node (`__tape_v7`, `__tape_g7`, …) can be read by a later unit of code; every other
+//! local (a fused loop's slices, a VJP's temporaries) lives and dies inside the unit that
+//! made it, and a block never cuts a unit in two. A unit that can `return` early with
+//! something other than an error (a fused group falling back to the op-by-op path) stays
+//! in the function itself, between blocks.
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::quote;
+use std::collections::BTreeSet;
+
+use super::runtime;
+
+/// A body of fewer tokens than this is left whole: small functions compile fast as they are,
+/// and values stay in registers across the whole sweep.
+const SPLIT_ABOVE: usize = 64_000;
+
+/// The size a block grows to before the next unit starts a new one, in tokens.
+const BLOCK_TOKENS: usize = 2_000;
+
+/// One unit of generated code: a node's forward `let`, its VJP block, a slot declaration.
+pub enum Unit {
+    /// Stays in the function: a declaration that blocks share (a gradient slot every later
+    /// block adds into), cheaper to borrow than to hand from block to block.
+    Fixed(TokenStream),
+    /// May run inside a block.
+    Free(TokenStream),
+}
+
+/// A unit and what a block needs to know of it.
+struct Analyzed {
+    tokens: TokenStream,
+    size: usize,
+    /// Node locals bound by its top-level `let`s.
+    defines: BTreeSet<String>,
+    /// Node locals it mentions anywhere.
+    mentions: BTreeSet<String>,
+    /// It must stay in the function: it is [`Unit::Fixed`], or it holds a `return` other
+    /// than an error's.
+    fixed: bool,
+}
+
+/// The units of `body` in order, the code after them (`tail`) last: blocks where the body
+/// is long, the units as they are where it is not.
+pub fn split(units: Vec<Unit>, tail: TokenStream) -> TokenStream {
+    let units: Vec<Analyzed> = units.into_iter().map(Analyzed::new).collect();
+    let total: usize = units.iter().map(|u| u.size).sum();
+    if total <= SPLIT_ABOVE {
+        let tokens = units.into_iter().map(|u| u.tokens);
+        return quote!(#(#tokens)* #tail);
+    }
+    let mut out = TokenStream::new();
+    let mut live = mentions(&tail);
+    let mut emitted = Vec::new();
+    for run in runs(units).into_iter().rev() {
+        let code = match run {
+            Run::Inline(unit) => {
+                live.retain(|name| !unit.defines.contains(name));
+                live.extend(unit.mentions);
+                unit.tokens
+            }
+            Run::Block(units) => {
+                let defines: BTreeSet<String> = units
+                    .iter()
+                    .flat_map(|u| u.defines.iter().cloned())
+                    .collect();
+                let returned: Vec<proc_macro2::Ident> = defines
+                    .iter()
+                    .filter(|name| live.contains(*name))
+                    .map(|name| proc_macro2::Ident::new(name, proc_macro2::Span::mixed_site()))
+                    .collect();
+                live.retain(|name| !defines.contains(name));
+                for unit in &units {
+                    live.extend(unit.mentions.iter().cloned());
+                }
+                block(units.into_iter().map(|u| u.tokens), &returned)
+            }
+        };
+        emitted.push(code);
+    }
+    for code in emitted.into_iter().rev() {
+        out.extend(code);
+    }
+    out.extend(tail);
+    out
+}
+
+/// The statement running `units` as a closure and binding the `returned` locals after it.
+fn block(units: impl Iterator<Item = TokenStream>, returned: &[proc_macro2::Ident]) -> TokenStream {
+    let rt = runtime();
+    quote! {
+        let (#(mut #returned,)*) = match #rt::fuse::outlined(
+            || -> ::core::result::Result<_, #rt::TapeError> {
+                #(#units)*
+                ::core::result::Result::Ok((#(#returned,)*))
+            },
+        ) {
+            ::core::result::Result::Ok(live) => live,
+            ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
+        };
+    }
+}
+
+/// Units grouped: blocks of at most about [`BLOCK_TOKENS`] tokens, and the units that stay
+/// in the function on their own.
+enum Run {
+    Inline(Analyzed),
+    Block(Vec<Analyzed>),
+}
+
+fn runs(units: Vec<Analyzed>) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut current: Vec<Analyzed> = Vec::new();
+    let mut size = 0;
+    let flush = |current: &mut Vec<Analyzed>, size: &mut usize, runs: &mut Vec<Run>| {
+        if !current.is_empty() {
+            runs.push(Run::Block(std::mem::take(current)));
+        }
+        *size = 0;
+    };
+    for unit in units {
+        if unit.fixed {
+            flush(&mut current, &mut size, &mut runs);
+            runs.push(Run::Inline(unit));
+            continue;
+        }
+        if size + unit.size > BLOCK_TOKENS && !current.is_empty() {
+            flush(&mut current, &mut size, &mut runs);
+        }
+        size += unit.size;
+        current.push(unit);
+    }
+    flush(&mut current, &mut size, &mut runs);
+    runs
+}
+
+impl Analyzed {
+    fn new(unit: Unit) -> Analyzed {
+        let (tokens, mut fixed) = match unit {
+            Unit::Fixed(tokens) => (tokens, true),
+            Unit::Free(tokens) => (tokens, false),
+        };
+        let mut size = 0;
+        let mut mentions = BTreeSet::new();
+        walk(tokens.clone(), &mut |tree| {
+            size += 1;
+            if let TokenTree::Ident(ident) = tree {
+                let name = ident.to_string();
+                if name == "return" {
+                    fixed = true;
+                } else if is_node_local(&name) {
+                    mentions.insert(name);
+                }
+            }
+        });
+        let defines = defines(&tokens);
+        // A callee's pullback (and recorded tape) may borrow the values passed to the call,
+        // so it is made in the function, where those values live until the sweep ends.
+        fixed |= defines
+            .iter()
+            .any(|name| name.starts_with("__tape_p") || name.starts_with("__tape_s"));
+        Analyzed {
+            tokens,
+            size,
+            defines,
+            mentions,
+            fixed,
+        }
+    }
+}
+
+/// Calls `f` on every token of `tokens`, inside groups too.
+fn walk(tokens: TokenStream, f: &mut impl FnMut(&TokenTree)) {
+    for tree in tokens {
+        f(&tree);
+        if let TokenTree::Group(group) = &tree {
+            walk(group.stream(), f);
+        }
+    }
+}
+
+/// The node locals mentioned anywhere in `tokens`.
+fn mentions(tokens: &TokenStream) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    walk(tokens.clone(), &mut |tree| {
+        if let TokenTree::Ident(ident) = tree {
+            let name = ident.to_string();
+            if is_node_local(&name) {
+                out.insert(name);
+            }
+        }
+    });
+    out
+}
+
+/// The node locals bound by the top-level `let`s of `tokens`: the names between `let` and
+/// the first `=` or `:` of each statement (patterns here are names and tuples of names).
+fn defines(tokens: &TokenStream) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let (mut in_pattern, mut after_if) = (false, false);
+    for tree in tokens.clone() {
+        match &tree {
+            // `if let` and `while let` bind only inside their block.
+            TokenTree::Ident(ident) if ident == "let" => in_pattern = !after_if,
+            TokenTree::Punct(p) if in_pattern && (p.as_char() == '=' || p.as_char() == ':') => {
+                in_pattern = false;
+            }
+            TokenTree::Punct(p) if p.as_char() == ';' => in_pattern = false,
+            TokenTree::Ident(ident) if in_pattern => {
+                let name = ident.to_string();
+                if is_node_local(&name) {
+                    out.insert(name);
+                }
+            }
+            TokenTree::Group(group) if in_pattern => {
+                walk(group.stream(), &mut |inner| {
+                    if let TokenTree::Ident(ident) = inner {
+                        let name = ident.to_string();
+                        if is_node_local(&name) {
+                            out.insert(name);
+                        }
+                    }
+                });
+            }
+            _ => {}
+        }
+        after_if = matches!(&tree, TokenTree::Ident(i) if i == "if" || i == "while");
+    }
+    out
+}
+
+/// Whether `name` is a local that names a node and so may be read by a later unit:
+/// `__tape_` then one of the node prefixes (value, gradient slot, pullback, callee tape,
+/// config, fused state, type witness, ghost, splat, moved value, index total) then the
+/// node id (and for configs `_` and an index); or the auxiliary output, `__tape_aux`.
+fn is_node_local(name: &str) -> bool {
+    if name == "__tape_aux" {
+        return true;
+    }
+    const PREFIXES: [&str; 11] = ["v", "g", "p", "s", "c", "fuse", "t", "w", "sp", "m", "ix"];
+    let Some(rest) = name.strip_prefix("__tape_") else {
+        return false;
+    };
+    let digits = rest.trim_start_matches(|c: char| c.is_ascii_lowercase());
+    let prefix = &rest[..rest.len() - digits.len()];
+    let mut parts = digits.splitn(2, '_');
+    let id_ok =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    PREFIXES.contains(&prefix)
+        && id_ok(parts.next())
+        && parts
+            .next()
+            .is_none_or(|index| prefix == "c" && id_ok(Some(index)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_locals_are_told_from_unit_locals() {
+        for name in [
+            "__tape_v0",
+            "__tape_g17",
+            "__tape_fuse6",
+            "__tape_c3_1",
+            "__tape_ix2",
+        ] {
+            assert!(is_node_local(name), "{name}");
+        }
+        for name in [
+            "__tape_x0",
+            "__tape_shape",
+            "__tape_g",
+            "__tape_d1",
+            "__tape_v",
+            "x",
+            "__tape_v1_2",
+        ] {
+            assert!(!is_node_local(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn lets_define_and_everything_mentions() {
+        let unit = Analyzed::new(Unit::Free(quote! {
+            let (__tape_v6, __tape_v5) = f(__tape_v5, __tape_x0);
+            let mut __tape_g6: Option<f64> = None;
+            if let Some(__tape_g) = __tape_g7 { g(__tape_g, &mut __tape_g6); }
+            if let Some(__tape_g0) = __tape_g0 { put(__tape_g0); }
+        }));
+        let names = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            unit.defines,
+            names(&["__tape_v5", "__tape_v6", "__tape_g6"])
+        );
+        assert_eq!(
+            unit.mentions,
+            names(&[
+                "__tape_v5",
+                "__tape_v6",
+                "__tape_g0",
+                "__tape_g6",
+                "__tape_g7"
+            ])
+        );
+        assert!(!unit.fixed);
+        assert!(
+            Analyzed::new(Unit::Free(quote!(if bad {
+                return fallback();
+            })))
+            .fixed
+        );
+        assert!(Analyzed::new(Unit::Fixed(quote!(let mut __tape_g1 = None;))).fixed);
+    }
+
+    #[test]
+    fn only_long_grad_bodies_are_cut() {
+        let blocks = |steps: usize| {
+            let f = quote! {
+                fn f(x: &Array1<f64>, #[no_grad] c: &Array1<f64>, s: f64) -> f64 {
+                    let mut total = 0.0;
+                    for i in 0..#steps {
+                        let u = x[i % 6] * c[i % 6] + s;
+                        total += u * u;
+                    }
+                    total
+                }
+            };
+            let out = crate::expand::differentiable(TokenStream::new(), f).to_string();
+            out.matches("outlined (|| -> :: core :: result :: Result < _")
+                .count()
+        };
+        // Six nodes a step: 600 nodes are cut into blocks, 60 are left whole.
+        assert!(blocks(100) >= 10, "{}", blocks(100));
+        assert_eq!(blocks(10), 0);
+    }
+
+    #[test]
+    fn long_bodies_become_blocks_returning_what_later_code_reads() {
+        let units: Vec<Unit> = (0..4_000)
+            .map(|i| {
+                let (v, prev) = (
+                    proc_macro2::Ident::new(
+                        &format!("__tape_v{}", i + 1),
+                        proc_macro2::Span::call_site(),
+                    ),
+                    proc_macro2::Ident::new(
+                        &format!("__tape_v{i}"),
+                        proc_macro2::Span::call_site(),
+                    ),
+                );
+                Unit::Free(quote!(let #v = f(&#prev, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0);))
+            })
+            .collect();
+        let out = split(units, quote!(Ok(__tape_v4000))).to_string();
+        assert!(out.matches("outlined").count() >= 4, "{out}");
+        // Each block hands on only the last value it made.
+        assert!(!out.contains("Ok ((__tape_v1 ,"), "{out}");
+        assert!(out.ends_with("Ok (__tape_v4000)"), "{out}");
+    }
+}
