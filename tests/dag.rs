@@ -312,3 +312,52 @@ fn scalar_blocks_run_inside_the_forward_pass() {
     check_fd_scalar("∂/∂s", g.s, s, |s| early_terms(&x, s, c));
     assert_matches_recorded(&g.x, &EarlyTermsTape::record(&x, s, c).unwrap());
 }
+
+// `early_terms` reads `x` only at indices known when the macro ran (0 to 5), so `_grad`
+// reads them from a fixed-size array with no bounds checks. A vector that is too short, or
+// not contiguous, takes the op-by-op path instead: the same error, at the read that fails,
+// and the same gradient.
+#[test]
+fn reads_at_known_indices_fall_back_for_short_or_strided_vectors() {
+    let (s, c) = (0.7, -0.4);
+    let short = vec1(5, 32, -1.0, 1.0);
+    let err = early_terms_grad(&short, s, c).unwrap_err().to_string();
+    let op_by_op = match early_terms_vjp(&short, s, c) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("x[5] of a 5-vector must fail"),
+    };
+    assert_eq!(err, op_by_op);
+    assert!(
+        err.contains("index 5 is out of bounds for length 5"),
+        "{err}"
+    );
+
+    let mut reversed = vec1(6, 33, -1.0, 1.0);
+    reversed.invert_axis(ndarray::Axis(0));
+    assert!(
+        reversed.as_slice().is_none(),
+        "the test needs a strided vector"
+    );
+    let contiguous = Array1::from_iter(reversed.iter().copied());
+    assert!(contiguous.as_slice().is_some());
+    let (g, want) = (
+        early_terms_grad(&reversed, s, c).unwrap(),
+        early_terms_grad(&contiguous, s, c).unwrap(),
+    );
+    // The op-by-op path adds the contributions in another order: equal to rounding.
+    assert_eq!(g.value, want.value);
+    check_analytic("∂/∂x, strided vs contiguous", &g.x, &want.x);
+    check_analytic_scalar("∂/∂s, strided vs contiguous", g.s, want.s);
+    check_fd("∂/∂x of a strided x", &g.x, &reversed, |x| {
+        early_terms(x, s, c)
+    });
+
+    // A longer vector: the elements past the last read get zero gradient.
+    let long = vec1(9, 34, -1.0, 1.0);
+    let g = early_terms_grad(&long, s, c).unwrap();
+    assert_eq!(g.x.len(), 9);
+    assert!(g.x.iter().skip(6).all(|&d| d == 0.0), "{}", g.x);
+    check_fd("∂/∂x of a longer x", &g.x, &long, |x| {
+        early_terms(x, s, c)
+    });
+}

@@ -89,6 +89,9 @@ pub struct Verbatim {
     /// A float literal, typed as the function's float type where it is bound (so that
     /// `2.0 * x` needs no inference).
     pub float_literal: bool,
+    /// Its value, where it is an integer expression the macro can evaluate (`x[i + 1]`'s
+    /// index in an unrolled loop): `_grad` then reads the element with no bounds check.
+    pub known: Option<i128>,
 }
 
 /// A name that verbatim code reads, and the node it is bound to.

@@ -122,6 +122,7 @@ impl Lowerer {
                     tokens: literal.to_token_stream(),
                     captures: Vec::new(),
                     float_literal: false,
+                    known: Some(i),
                 };
                 let id = self.push_node(NodeKind::Const(verbatim), ident.span(), false);
                 self.name_node(id, &ident.to_string());
@@ -415,6 +416,7 @@ impl Lowerer {
                 tokens,
                 captures,
                 float_literal: false,
+                known: None,
             },
             ty: TokenStream::new(),
         });
@@ -623,6 +625,7 @@ impl Lowerer {
                     BinOp::Sub(_) => l.checked_sub(r),
                     BinOp::Mul(_) => l.checked_mul(r),
                     BinOp::Div(_) => l.checked_div(r),
+                    BinOp::Rem(_) => l.checked_rem(r),
                     _ => None,
                 }
             }
@@ -721,6 +724,7 @@ impl Lowerer {
             tokens: expr.to_token_stream(),
             captures,
             float_literal: false,
+            known: None,
         };
         Some(self.push_node(NodeKind::Cond(verbatim), expr.span(), false))
     }
@@ -833,6 +837,7 @@ impl Lowerer {
             tokens: expr.to_token_stream(),
             captures,
             float_literal,
+            known: None,
         };
         self.push_node(NodeKind::Const(verbatim), expr.span(), false)
     }
@@ -1016,6 +1021,7 @@ impl Lowerer {
                     tokens: e.to_token_stream(),
                     captures,
                     float_literal: false,
+                    known: self.eval_int(e),
                 })
             })
             .collect();

@@ -287,6 +287,38 @@ pub fn sum_valid<F: Float>(strip: &Strip<F>, base: usize, len: usize) -> F {
     strip[..n].iter().fold(F::zero(), |acc, &v| acc + v)
 }
 
+/// A vector's first `N` elements as an array, where it is 1-d, contiguous and at least that
+/// long: `_grad` reads `x[i]` from it when the macro knew every index `i` (an unrolled loop's),
+/// so each read is a load with no bounds check. `None` sends `_grad` to its op-by-op path,
+/// which reports a short vector at the read that fails.
+///
+/// ```
+/// use ndarray::array;
+/// use tape_runtime::fuse::fixed;
+///
+/// let x = array![1.0_f64, 2.0, 3.0];
+/// assert_eq!(fixed::<f64, _, _, 2>(&x), Some(&[1.0, 2.0]));
+/// assert_eq!(fixed::<f64, _, _, 4>(&x), None);
+/// ```
+#[inline]
+pub fn fixed<F: Float, S: ndarray::Data<Elem = F>, D: Dimension, const N: usize>(
+    x: &ndarray::ArrayBase<S, D>,
+) -> Option<&[F; N]> {
+    if x.ndim() != 1 {
+        return None;
+    }
+    x.as_slice()?.get(..N)?.try_into().ok()
+}
+
+/// The gradient elements of a vector of `len` read through [`fixed`]: the reads' `total`
+/// first, zeros after.
+pub fn from_fixed<F: Float, const N: usize>(total: &[F; N], len: usize) -> Vec<F> {
+    let mut out = Vec::with_capacity(len.max(N));
+    out.extend_from_slice(total);
+    out.resize(len.max(N), F::zero());
+    out
+}
+
 /// Runs `body` as a function of its own: a long function's fused loops are outlined so
 /// that LLVM optimizes each loop on its own rather than one very long function.
 #[inline(never)]

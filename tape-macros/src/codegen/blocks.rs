@@ -251,13 +251,16 @@ fn defines(tokens: &TokenStream) -> BTreeSet<String> {
 
 /// Whether `name` is a local that names a node and so may be read by a later unit:
 /// `__tape_` then one of the node prefixes (value, gradient slot, pullback, callee tape,
-/// config, fused state, type witness, ghost, splat, moved value, index total) then the
+/// config, fused state, type witness, ghost, splat, moved value, index total, fixed-size
+/// view) then the
 /// node id (and for configs `_` and an index); or the auxiliary output, `__tape_aux`.
 fn is_node_local(name: &str) -> bool {
     if name == "__tape_aux" {
         return true;
     }
-    const PREFIXES: [&str; 11] = ["v", "g", "p", "s", "c", "fuse", "t", "w", "sp", "m", "ix"];
+    const PREFIXES: [&str; 12] = [
+        "v", "g", "p", "s", "c", "fuse", "t", "w", "sp", "m", "ix", "xa",
+    ];
     let Some(rest) = name.strip_prefix("__tape_") else {
         return false;
     };

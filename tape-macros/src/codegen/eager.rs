@@ -15,6 +15,7 @@
 //! each slot in the same order (readers before operands, higher ids first), so the gradients
 //! are the same to the bit.
 
+use super::reverse::Indexed;
 use super::{fuse::Group, scalar_path};
 use crate::ir::{NodeId, NodeKind, Tape};
 
@@ -55,7 +56,7 @@ impl Eager {
 
 /// Plans the early blocks. `order` is the forward pass's order of `let`s (running sums sunk);
 /// `indexed` the arrays whose `x[i]` reads add into a buffer.
-pub fn plan(tape: &Tape, order: &[NodeId], groups: &[Group], indexed: &[NodeId]) -> Eager {
+pub fn plan(tape: &Tape, order: &[NodeId], groups: &[Group], indexed: &Indexed) -> Eager {
     let n = tape.nodes.len();
     let reached = tape.reached();
     let mut eager = Eager {

@@ -124,10 +124,14 @@ fn emit_fn(tape: &Tape) -> TokenStream {
     let ret = quote!(::core::result::Result<#strukt #use_generics, #rt::TapeError>);
     let merged = cse::merge(tape);
     let (fused, groups) = fuse::plan(&merged);
-    let body = if groups.is_empty() {
+    let fixed_reads = !reverse::indexed(&fused, &fused.reached(), true)
+        .fixed
+        .is_empty();
+    let body = if groups.is_empty() && !fixed_reads {
         emit_body(&merged, &[], &TokenStream::new())
     } else {
-        // Where a group cannot run fused (its inputs broadcast, or one is strided), the whole
+        // Where a group cannot run fused (its inputs broadcast, or one is strided), or a
+        // vector read at known indices is not a contiguous vector that long, the whole
         // gradient is computed op by op instead, by this copy of the plain body.
         let unfused = syn::Ident::new("__tape_unfused", proc_macro2::Span::mixed_site());
         let plain =
@@ -216,14 +220,21 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     for link in chains.values().flatten() {
         sunk[link.0] = true;
     }
+    let reached = tape.reached();
+    // Reads at known indices need the op-by-op fallback for a vector too short for them.
+    let indexed = reverse::indexed(tape, &reached, !unfused.is_empty());
     let one = |node: &crate::ir::Node| match node.group {
         Some(g) if groups[g].last() == node.id => {
             fuse::emit_forward(tape, &groups[g], unfused, plan.groups.get(&g).copied())
         }
         Some(_) => TokenStream::new(),
-        None => match plan.forward.get(&node.id) {
-            Some(&k) => reuse::emit_forward(tape, node.id, k),
-            None => emit_forward(tape, node.id, Purpose::Grad),
+        None => match (
+            plan.forward.get(&node.id),
+            indexed.fixed_read(tape, node.id),
+        ) {
+            (Some(&k), _) => reuse::emit_forward(tape, node.id, k),
+            (None, Some((a, k))) => reverse::emit_fixed_read(tape, node.id, a, k),
+            (None, None) => emit_forward(tape, node.id, Purpose::Grad),
         },
     };
     // The forward `let`s in order, running sums sunk to where they end.
@@ -236,8 +247,6 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
             links.chain(std::iter::once(node.id))
         })
         .collect();
-    let reached = tape.reached();
-    let indexed = reverse::indexed(tape, &reached);
     let eager = eager::plan(tape, &order, groups, &indexed);
     let elem = tape.elem.tokens();
     let seed = quote!(#rt::ops::arith::one::<#elem>());
@@ -260,15 +269,23 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     });
     let early_slots: Vec<TokenStream> = early_slots.collect();
     let early = eager.before.iter().map(|id| Unit::Free(eager_block(*id)));
+    let last_param = tape.params.iter().map(|p| p.node).max();
     let forward = order.iter().map(|id| {
         let this = one(tape.node(*id));
+        // The fixed-size views, once every parameter is bound (their fallback passes them all).
+        let views = (Some(*id) == last_param).then(|| {
+            let views = indexed.fixed.iter();
+            let views = views.map(|&(a, n)| reverse::fixed_view(tape, a, n, unfused));
+            quote!(#(#views)*)
+        });
         let buffer = eager
             .declares_buffer(*id)
-            .then(|| reverse::declare_index_total(tape, *id));
+            .then(|| reverse::declare_index_total(tape, *id, &indexed));
         let blocks = eager.after[id.0].iter().map(|b| eager_block(*b));
-        Unit::Free(quote!(#this #buffer #(#blocks)*))
+        Unit::Free(quote!(#this #views #buffer #(#blocks)*))
     });
-    let reverse = reverse::reverse_units(tape, seed.clone(), false, groups, &plan, &eager);
+    let reverse =
+        reverse::reverse_units(tape, seed.clone(), false, groups, &plan, &eager, &indexed);
     let out = idents::value(tape.output);
     let fields = tape.params.iter().filter(|p| p.differentiable()).map(|p| {
         let like = value_ref(tape, p.node);

@@ -26,8 +26,10 @@ use super::eager::Eager;
 use super::forward::config_value;
 use super::fuse::{self, Group};
 use super::reuse::{self, Plan};
-use super::{idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref};
-use crate::ir::{NodeId, NodeKind, Tape};
+use super::{
+    idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref, verbatim,
+};
+use crate::ir::{NodeId, NodeKind, ParamKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
@@ -49,7 +51,8 @@ pub fn emit_reverse(
     plan: &Plan,
     eager: &Eager,
 ) -> TokenStream {
-    let units = reverse_units(tape, seed, recompute_calls, groups, plan, eager);
+    let indexed = indexed(tape, &tape.reached(), false);
+    let units = reverse_units(tape, seed, recompute_calls, groups, plan, eager, &indexed);
     let tokens = units.into_iter().map(|unit| match unit {
         Unit::Fixed(tokens) | Unit::Free(tokens) => tokens,
     });
@@ -65,6 +68,7 @@ pub fn reverse_units(
     groups: &[Group],
     plan: &Plan,
     eager: &Eager,
+    indexed: &Indexed,
 ) -> Vec<Unit> {
     let reached = tape.reached();
     if !reached[tape.output.0] {
@@ -95,11 +99,11 @@ pub fn reverse_units(
                 quote!(let mut #g = #rt::slot(#v);)
             }
         });
-    let indexed = indexed(tape, &reached);
     let totals = indexed
+        .arrays
         .iter()
         .filter(|a| !eager.declares_buffer(**a))
-        .map(|a| declare_index_total(tape, *a));
+        .map(|a| declare_index_total(tape, *a, indexed));
     let blocks = tape.nodes.iter().rev().map(|n| {
         let block = match n.group {
             Some(g) if groups[g].last() == n.id => {
@@ -113,15 +117,19 @@ pub fn reverse_units(
             Some(_) => None,
             None if eager.moved(n.id) => None,
             None if reached[n.id.0] => reuse::emit_block(tape, plan, n.id, &reached)
-                .or_else(|| emit_block(tape, n.id, &reached, recompute_calls, &indexed)),
+                .or_else(|| emit_block(tape, n.id, &reached, recompute_calls, indexed)),
             None => None,
         };
         // The `x[i]` contributions join `x`'s gradient before `x`'s own block reads it.
         let total = indexed.contains(&n.id).then(|| {
             let (ix, slot, like) = (index_total(n.id), idents::grad(n.id), value_ref(tape, n.id));
             let (index, name) = (n.id.0, name_literal(tape, n.id));
+            let elements = match indexed.fixed_len(n.id) {
+                Some(_) => quote!(#rt::fuse::from_fixed(&#ix, #rt::fuse::elements(#like))),
+                None => quote!(#ix),
+            };
             quote! {
-                let #ix = #rt::at!(#rt::fuse::output(#ix, #rt::Tensor::shape_of(#like)), #index, #name);
+                let #ix = #rt::at!(#rt::fuse::output(#elements, #rt::Tensor::shape_of(#like)), #index, #name);
                 #rt::at!(#rt::Acc::to(&mut #slot).put(#ix), #index, #name);
             }
         });
@@ -142,8 +150,49 @@ pub fn reverse_units(
 /// The arrays read element by element (`x[i]`, reached, outside any branch): their `index`
 /// VJPs add into a plain buffer of elements, one local that stays in registers, instead of
 /// each checking `x`'s gradient slot.
-pub fn indexed(tape: &Tape, reached: &[bool]) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = Vec::new();
+#[derive(Default)]
+pub struct Indexed {
+    /// Each array read element by element.
+    pub arrays: Vec<NodeId>,
+    /// Of those, the vector parameters (`&Array1<F>`) whose every read has an index the macro
+    /// knows (`x[i + 1]` in an unrolled loop), with one more than the largest: `_grad` reads
+    /// them from a fixed-size array ([`fixed_view`]) with no bounds check, into a
+    /// fixed-size buffer.
+    pub fixed: Vec<(NodeId, usize)>,
+}
+
+/// The largest fixed-size buffer, in elements: longer vectors keep the checked reads.
+const FIXED_MAX: usize = 1024;
+
+impl Indexed {
+    /// Whether `a` is read element by element.
+    pub fn contains(&self, a: &NodeId) -> bool {
+        self.arrays.contains(a)
+    }
+
+    /// How many elements of `a` its fixed-size reads cover.
+    pub fn fixed_len(&self, a: NodeId) -> Option<usize> {
+        self.fixed.iter().find(|(f, _)| *f == a).map(|(_, n)| *n)
+    }
+
+    /// The array and index of node `id`, an `x[i]` read from a fixed-size array.
+    pub fn fixed_read(&self, tape: &Tape, id: NodeId) -> Option<(NodeId, usize)> {
+        let (a, k) = known_read(tape, id)?;
+        self.fixed_len(a).map(|_| (a, k))
+    }
+}
+
+/// The arrays read element by element; with `fixed`, those read at known indices too (only
+/// `_grad`, whose op-by-op fallback reports a vector too short for them).
+pub fn indexed(tape: &Tape, reached: &[bool], fixed: bool) -> Indexed {
+    let mut out = Indexed::default();
+    let reads = |a: NodeId| {
+        tape.nodes.iter().filter(move |node| {
+            matches!(&node.kind, NodeKind::Op { op, args, .. } if op.name == "index" && args[0] == a)
+                && reached[node.id.0]
+                && node.guard.is_empty()
+        })
+    };
     for node in &tape.nodes {
         if let NodeKind::Op { op, args, .. } = &node.kind {
             let a = args[0];
@@ -153,20 +202,92 @@ pub fn indexed(tape: &Tape, reached: &[bool]) -> Vec<NodeId> {
                 && node.guard.is_empty()
                 && !is_optional(tape, a)
                 && !tape.node(a).scalar
-                && !out.contains(&a)
+                && !out.arrays.contains(&a)
             {
-                out.push(a);
+                out.arrays.push(a);
+            }
+        }
+    }
+    if fixed {
+        for &a in &out.arrays {
+            let is_vector_ref = matches!(tape.node(a).kind, NodeKind::Param(i)
+                if tape.params[i].kind == ParamKind::ArrayRef);
+            let known: Option<Vec<usize>> = reads(a)
+                .map(|n| known_read(tape, n.id).map(|(_, k)| k))
+                .collect();
+            if let (true, Some(Some(largest))) = (is_vector_ref, known.map(|k| k.into_iter().max()))
+            {
+                if largest < FIXED_MAX {
+                    out.fixed.push((a, largest + 1));
+                }
             }
         }
     }
     out
 }
 
-/// `let mut __tape_ix{a} = zeros(elements(a));`: the buffer of `a`'s `x[i]` contributions.
-pub fn declare_index_total(tape: &Tape, a: NodeId) -> TokenStream {
+/// The array and index of node `id` where it reads `x[i]` at an index the macro knows.
+fn known_read(tape: &Tape, id: NodeId) -> Option<(NodeId, usize)> {
+    match &tape.node(id).kind {
+        NodeKind::Op { op, args, configs } if op.name == "index" => {
+            let k = usize::try_from(configs.first()?.known?).ok()?;
+            Some((args[0], k))
+        }
+        _ => None,
+    }
+}
+
+/// `let __tape_xa{a}: &[F; N] = …;`: vector parameter `a` as a fixed-size array, or the
+/// op-by-op `fallback` where it is not 1-d, contiguous and `N` long.
+pub fn fixed_view(tape: &Tape, a: NodeId, n: usize, fallback: &TokenStream) -> TokenStream {
+    let rt = runtime();
+    let elem = tape.elem.tokens();
+    let (xa, like) = (fixed_array(a), value_ref(tape, a));
+    quote! {
+        let #xa: &[#elem; #n] = match #rt::fuse::fixed(#like) {
+            ::core::option::Option::Some(xa) => xa,
+            ::core::option::Option::None => return #fallback,
+        };
+    }
+}
+
+/// `let __tape_vK = __tape_xa{a}[k];`: read `id` from its fixed-size array (its index's
+/// local is still bound, as the checked read binds it).
+pub fn emit_fixed_read(tape: &Tape, id: NodeId, a: NodeId, k: usize) -> TokenStream {
+    let (v, xa) = (idents::value(id), fixed_array(a));
+    let binds = match &tape.node(id).kind {
+        NodeKind::Op { configs, .. } => configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (cid, code) = (idents::config(id, i), verbatim(tape, c));
+                quote!(let #cid = #code;)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    quote! {
+        #(#binds)*
+        let #v = #xa[#k];
+    }
+}
+
+/// The local holding vector parameter `a` as a fixed-size array.
+fn fixed_array(a: NodeId) -> syn::Ident {
+    syn::Ident::new(&format!("__tape_xa{}", a.0), Span::mixed_site())
+}
+
+/// `let mut __tape_ix{a} = zeros(elements(a));`: the buffer of `a`'s `x[i]` contributions
+/// (`[0; N]` for a fixed-size array).
+pub fn declare_index_total(tape: &Tape, a: NodeId, indexed: &Indexed) -> TokenStream {
     let rt = runtime();
     let elem = tape.elem.tokens();
     let (ix, like) = (index_total(a), value_ref(tape, a));
+    if let Some(n) = indexed.fixed_len(a) {
+        return quote! {
+            let mut #ix: [#elem; #n] = [#rt::ops::arith::zero::<#elem>(); #n];
+        };
+    }
     quote! {
         let mut #ix: ::std::vec::Vec<#elem> =
             #rt::fuse::zeros::<#elem>(#rt::fuse::elements(#like));
@@ -222,7 +343,7 @@ pub fn emit_block(
     id: NodeId,
     reached: &[bool],
     recompute_calls: bool,
-    indexed: &[NodeId],
+    indexed: &Indexed,
 ) -> Option<TokenStream> {
     let rt = runtime();
     let node = tape.node(id);
@@ -232,6 +353,11 @@ pub fn emit_block(
     let node_name = name_literal(tape, id);
     let body = match &node.kind {
         NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
+        NodeKind::Op { .. } if indexed.fixed_read(tape, id).is_some() => {
+            let (a, k) = indexed.fixed_read(tape, id)?;
+            let ix = index_total(a);
+            quote!(#ix[#k] = #ix[#k] + #ct;)
+        }
         NodeKind::Op { op, args, .. } if op.name == "index" && indexed.contains(&args[0]) => {
             let ix = index_total(args[0]);
             let i = config_value(tape, id, 0);
