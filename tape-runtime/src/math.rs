@@ -31,6 +31,21 @@ fn pow2(k: f64) -> f64 {
 /// `eˣ` in `f64`, within 1 ulp, vectorizable.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
+    const MAX: f64 = 709.782_712_893_384;
+    const MIN: f64 = -745.133_219_101_941_2;
+    let (er, k) = exp_parts(x.clamp(MIN, MAX));
+    // Scale by 2ᵏ in two steps, so that results below 2⁻¹⁰²² come out subnormal, not zero.
+    let k1 = (k * 0.5 + ROUND) - ROUND;
+    let y = er * pow2(k1) * pow2(k - k1);
+    let y = if x > MAX { f64::INFINITY } else { y };
+    let y = if x < MIN { 0.0 } else { y };
+    if x.is_nan() { x } else { y }
+}
+
+/// `eˣ = eʳ·2ᵏ` as `(eʳ, k)`, for `x` in `exp`'s finite range: `x = k·ln 2 + r` reduced in
+/// two parts (Cody–Waite), `eʳ` from fdlibm's rational approximation.
+#[inline(always)]
+fn exp_parts(x: f64) -> (f64, f64) {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     // ln 2 split in two: `k·LN2_HI` is exact for |k| < 2²¹.
     const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
@@ -42,24 +57,16 @@ pub fn exp(x: f64) -> f64 {
         -1.653_390_220_546_525_153_9e-6,
         4.138_136_797_057_238_460_39e-8,
     ];
-    const MAX: f64 = 709.782_712_893_384;
-    const MIN: f64 = -745.133_219_101_941_2;
     // Reduce: x = k·ln 2 + r with |r| ≤ ln 2 / 2, r = hi − lo carried in two parts.
-    let xc = x.clamp(MIN, MAX);
-    let k = (xc * LOG2E + ROUND) - ROUND;
-    let hi = xc - k * LN2_HI;
+    let k = (x * LOG2E + ROUND) - ROUND;
+    let hi = x - k * LN2_HI;
     let lo = k * LN2_LO;
     let r = hi - lo;
     // eʳ = 1 + r + r·c/(2 − c) with c = r − r²·P(r²), the last digits from `lo` added last.
     let rr = r * r;
     let c = r - rr * (P[0] + rr * (P[1] + rr * (P[2] + rr * (P[3] + rr * P[4]))));
     let er = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
-    // Scale by 2ᵏ in two steps, so that results below 2⁻¹⁰²² come out subnormal, not zero.
-    let k1 = (k * 0.5 + ROUND) - ROUND;
-    let y = er * pow2(k1) * pow2(k - k1);
-    let y = if x > MAX { f64::INFINITY } else { y };
-    let y = if x < MIN { 0.0 } else { y };
-    if x.is_nan() { x } else { y }
+    (er, k)
 }
 
 /// `tanh x` in `f64`, within 2 ulp, vectorizable.
@@ -81,8 +88,11 @@ pub fn tanh(x: f64) -> f64 {
     let p = (P[0] * z + P[1]) * z + P[2];
     let q = ((z + Q[0]) * z + Q[1]) * z + Q[2];
     let small = x + x * (z * p / q);
-    // Beyond: 1 − 2/(e^{2|x|} + 1), with the sign of x (e^{2|x|} = ∞ gives exactly ±1).
-    let large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    // Beyond: 1 − 2/(e^{2|x|} + 1), with the sign of x. Past |x| = 20 that is 1 to the last
+    // bit (2/e⁴⁰ < 2⁻⁵⁵), so e^{2|x|} needs no overflow or subnormal handling: one 2ᵏ scale.
+    let y = 2.0 * a;
+    let (er, k) = exp_parts(if y > 40.0 { 40.0 } else { y });
+    let large = 1.0 - 2.0 / (er * pow2(k) + 1.0);
     // tanh is odd: the sign is x's, also for ±0.
     (if a < 0.625 { small } else { large }).copysign(x)
 }
