@@ -183,3 +183,46 @@ fn a_body_cut_into_blocks_keeps_every_gradient() {
     let err = long_mixed_grad(&x, &short, s).unwrap_err().to_string();
     assert!(err.contains("index"), "{err}");
 }
+
+// Cut into blocks too, with what else crosses a block boundary: values made inside an arm
+// of an `if` (held as `Option`s), a no-grad integer input, and an auxiliary output.
+//   f = Σ_{i<90} (x_{i mod 6}·c_{i mod 6} + s)² + (mode > 0 ? 2·s·Σx : Σx)
+//   ∂f/∂x_j = 30·c_j·(x_j c_j + s) + (2s or 1),  ∂f/∂s = 30·Σ_j (x_j c_j + s) + (2·Σx or 0)
+#[differentiable]
+fn long_branchy(x: &Array1<f64>, #[no_grad] c: &Array1<f64>, s: f64, mode: i32) -> (f64, usize) {
+    let mut total = 0.0;
+    for i in 0..90 {
+        let u = x[i % 6] * c[i % 6] + s;
+        total += u * u;
+    }
+    let extra = if mode > 0 {
+        (x * s).sum() * 2.0
+    } else {
+        x.sum()
+    };
+    (total + extra, x.len())
+}
+
+#[test]
+fn blocks_carry_branch_values_and_the_auxiliary_output() {
+    let (x, _, s) = inputs();
+    let c = vec1(6, 45, -1.0, 1.0);
+    assert!(
+        LongBranchyTape::<f64>::NODES.len() > 500,
+        "the test needs a long body"
+    );
+    let u = &x * &c + s;
+    for mode in [1, -1] {
+        let g = long_branchy_grad(&x, &c, s, mode).unwrap();
+        assert_eq!((g.value, g.aux), long_branchy(&x, &c, s, mode));
+        let (dx, ds) = if mode > 0 {
+            (2.0 * s, 2.0 * x.sum())
+        } else {
+            (1.0, 0.0)
+        };
+        check_analytic("∂/∂x", &g.x, &(&c * &u * 30.0 + dx));
+        check_analytic_scalar("∂/∂s", g.s, 30.0 * u.sum() + ds);
+        check_fd("∂/∂x", &g.x, &x, |x| long_branchy(x, &c, s, mode).0);
+        check_fd_scalar("∂/∂s", g.s, s, |s| long_branchy(&x, &c, s, mode).0);
+    }
+}
