@@ -15,7 +15,7 @@
 //! each slot in the same order (readers before operands, higher ids first), so the gradients
 //! are the same to the bit.
 
-use super::reverse::Indexed;
+use super::indexed::Indexed;
 use super::{fuse::Group, scalar_path};
 use crate::ir::{NodeId, NodeKind, Tape};
 
@@ -32,7 +32,7 @@ pub struct Eager {
     /// Per node: its scalar gradient slot is declared before the forward pass (`Option<F>`),
     /// as a moved block's own or one it adds into.
     pub slot: Vec<bool>,
-    /// Arrays whose `x[i]` buffer (see `reverse::indexed`) moved blocks add into: declared
+    /// Arrays whose `x[i]` buffer (see `indexed`) moved blocks add into: declared
     /// right after the array's own forward `let`.
     pub buffers: Vec<NodeId>,
 }

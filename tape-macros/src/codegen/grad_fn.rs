@@ -32,7 +32,7 @@ use super::blocks::{self, Unit};
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::reuse;
 use super::reverse;
-use super::{cse, eager, fuse, schedule};
+use super::{cse, eager, fuse, indexed, schedule};
 use super::{idents, items, runtime, value_ref, verbatim};
 use crate::ir::{Elem, ParamKind, Tape};
 use proc_macro2::TokenStream;
@@ -124,7 +124,7 @@ fn emit_fn(tape: &Tape) -> TokenStream {
     let ret = quote!(::core::result::Result<#strukt #use_generics, #rt::TapeError>);
     let merged = cse::merge(tape);
     let (fused, groups) = fuse::plan(&merged);
-    let fixed_reads = !reverse::indexed(&fused, &fused.reached(), true)
+    let fixed_reads = !indexed::indexed(&fused, &fused.reached(), true)
         .fixed
         .is_empty();
     let body = if groups.is_empty() && !fixed_reads {
@@ -222,7 +222,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     }
     let reached = tape.reached();
     // Reads at known indices need the op-by-op fallback for a vector too short for them.
-    let indexed = reverse::indexed(tape, &reached, !unfused.is_empty());
+    let indexed = indexed::indexed(tape, &reached, !unfused.is_empty());
     let one = |node: &crate::ir::Node| match node.group {
         Some(g) if groups[g].last() == node.id => {
             fuse::emit_forward(tape, &groups[g], unfused, plan.groups.get(&g).copied())
@@ -233,7 +233,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
             indexed.fixed_read(tape, node.id),
         ) {
             (Some(&k), _) => reuse::emit_forward(tape, node.id, k),
-            (None, Some((a, k))) => reverse::emit_fixed_read(tape, node.id, a, k),
+            (None, Some((a, k))) => indexed::emit_fixed_read(tape, node.id, a, k),
             (None, None) => emit_forward(tape, node.id, Purpose::Grad),
         },
     };
@@ -275,12 +275,12 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         // The fixed-size views, once every parameter is bound (their fallback passes them all).
         let views = (Some(*id) == last_param).then(|| {
             let views = indexed.fixed.iter();
-            let views = views.map(|&(a, n)| reverse::fixed_view(tape, a, n, unfused));
+            let views = views.map(|&(a, n)| indexed::fixed_view(tape, a, n, unfused));
             quote!(#(#views)*)
         });
         let buffer = eager
             .declares_buffer(*id)
-            .then(|| reverse::declare_index_total(tape, *id, &indexed));
+            .then(|| indexed::declare_index_total(tape, *id, &indexed));
         let blocks = eager.after[id.0].iter().map(|b| eager_block(*b));
         Unit::Free(quote!(#this #views #buffer #(#blocks)*))
     });

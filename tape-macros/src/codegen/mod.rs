@@ -12,6 +12,7 @@ pub mod forward;
 pub mod fuse;
 pub mod grad_fn;
 pub mod idents;
+pub mod indexed;
 pub mod reuse;
 pub mod reverse;
 pub mod schedule;
