@@ -166,14 +166,8 @@ impl Analyzed {
         let mut mentions = BTreeSet::new();
         walk(tokens.clone(), &mut |tree| {
             size += 1;
-            if let TokenTree::Ident(ident) = tree {
-                let name = ident.to_string();
-                if name == "return" {
-                    fixed = true;
-                } else if is_node_local(&name) {
-                    mentions.insert(name);
-                }
-            }
+            fixed |= matches!(tree, TokenTree::Ident(ident) if ident == "return");
+            mentions.extend(node_local(tree));
         });
         let defines = defines(&tokens);
         // A callee's pullback (and recorded tape) may borrow the values passed to the call,
@@ -204,14 +198,7 @@ fn walk(tokens: TokenStream, f: &mut impl FnMut(&TokenTree)) {
 /// The node locals mentioned anywhere in `tokens`.
 fn mentions(tokens: &TokenStream) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    walk(tokens.clone(), &mut |tree| {
-        if let TokenTree::Ident(ident) = tree {
-            let name = ident.to_string();
-            if is_node_local(&name) {
-                out.insert(name);
-            }
-        }
-    });
+    walk(tokens.clone(), &mut |tree| out.extend(node_local(tree)));
     out
 }
 
@@ -228,27 +215,23 @@ fn defines(tokens: &TokenStream) -> BTreeSet<String> {
                 in_pattern = false;
             }
             TokenTree::Punct(p) if p.as_char() == ';' => in_pattern = false,
-            TokenTree::Ident(ident) if in_pattern => {
-                let name = ident.to_string();
-                if is_node_local(&name) {
-                    out.insert(name);
-                }
-            }
+            TokenTree::Ident(_) if in_pattern => out.extend(node_local(&tree)),
             TokenTree::Group(group) if in_pattern => {
-                walk(group.stream(), &mut |inner| {
-                    if let TokenTree::Ident(ident) = inner {
-                        let name = ident.to_string();
-                        if is_node_local(&name) {
-                            out.insert(name);
-                        }
-                    }
-                });
+                walk(group.stream(), &mut |inner| out.extend(node_local(inner)));
             }
             _ => {}
         }
         after_if = matches!(&tree, TokenTree::Ident(i) if i == "if" || i == "while");
     }
     out
+}
+
+/// The name of `tree` where it is a node local ([`is_node_local`]).
+fn node_local(tree: &TokenTree) -> Option<String> {
+    match tree {
+        TokenTree::Ident(ident) => Some(ident.to_string()).filter(|name| is_node_local(name)),
+        _ => None,
+    }
 }
 
 /// Whether `name` is a local that names a node and so may be read by a later unit:

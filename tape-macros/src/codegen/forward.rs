@@ -60,6 +60,20 @@ pub fn config_value(tape: &Tape, id: NodeId, index: usize) -> TokenStream {
     }
 }
 
+/// `let __tape_c{id}_{i} = …;`: the locals of a node's configs (`powi`'s exponent, `x[i]`'s
+/// index).
+pub fn config_binds(tape: &Tape, id: NodeId) -> Vec<TokenStream> {
+    let NodeKind::Op { configs, .. } = &tape.node(id).kind else {
+        return Vec::new();
+    };
+    let binds = configs.iter().enumerate().map(|(i, c)| {
+        let cid = idents::config(id, i);
+        let value = guarded(tape, id, verbatim(tape, c));
+        quote!(let #cid = #value;)
+    });
+    binds.collect()
+}
+
 /// `let __tape_vK = …;` (and the locals a node needs besides its value) for one node.
 pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
     let rt = runtime();
@@ -107,11 +121,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
         NodeKind::Op { op, args, configs } => {
             let kernel = op.kernel_ident();
             let family = syn::Ident::new(op.family, Span::call_site());
-            let config_binds = configs.iter().enumerate().map(|(i, c)| {
-                let cid = idents::config(id, i);
-                let value = guarded(tape, id, verbatim(tape, c));
-                quote!(let #cid = #value;)
-            });
+            let config_binds = config_binds(tape, id);
             let config_values = (0..configs.len()).map(|i| config_value(tape, id, i));
             if scalar_path(tape, id) {
                 let operands = args.iter().map(|a| scalar_value(tape, *a));

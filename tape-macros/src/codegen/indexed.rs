@@ -7,7 +7,8 @@
 //! fixed-size array and read, and its cotangents collected, with no bounds checks; a vector
 //! that does not fit sends `_grad` to its op-by-op fallback.
 
-use super::{idents, is_optional, runtime, value_ref, verbatim};
+use super::forward::{config_binds, config_value};
+use super::{idents, is_optional, name_literal, runtime, value_ref};
 use crate::ir::{NodeId, NodeKind, ParamKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -50,45 +51,36 @@ impl Indexed {
 /// The arrays read element by element; with `fixed`, those read at known indices too (only
 /// `_grad`, whose op-by-op fallback reports a vector too short for them).
 pub fn indexed(tape: &Tape, reached: &[bool], fixed: bool) -> Indexed {
-    let mut out = Indexed::default();
-    let reads = |a: NodeId| {
-        tape.nodes.iter().filter(move |node| {
-            matches!(&node.kind, NodeKind::Op { op, args, .. } if op.name == "index" && args[0] == a)
-                && reached[node.id.0]
-                && node.guard.is_empty()
-        })
-    };
+    // Each array, with the largest index read from it (`None` once one is not known).
+    let mut largest: Vec<(NodeId, Option<usize>)> = Vec::new();
     for node in &tape.nodes {
-        if let NodeKind::Op { op, args, .. } = &node.kind {
-            let a = args[0];
-            if op.name == "index"
-                && reached[node.id.0]
-                && reached[a.0]
-                && node.guard.is_empty()
-                && !is_optional(tape, a)
-                && !tape.node(a).scalar
-                && !out.arrays.contains(&a)
-            {
-                out.arrays.push(a);
+        let NodeKind::Op { op, args, .. } = &node.kind else {
+            continue;
+        };
+        let a = args[0];
+        if op.name == "index"
+            && reached[node.id.0]
+            && reached[a.0]
+            && node.guard.is_empty()
+            && !is_optional(tape, a)
+            && !tape.node(a).scalar
+        {
+            let k = known_read(tape, node.id).map(|(_, k)| k);
+            match largest.iter_mut().find(|(b, _)| *b == a) {
+                Some((_, l)) => *l = l.zip(k).map(|(l, k)| l.max(k)),
+                None => largest.push((a, k)),
             }
         }
     }
-    if fixed {
-        for &a in &out.arrays {
-            let is_vector_ref = matches!(tape.node(a).kind, NodeKind::Param(i)
-                if tape.params[i].kind == ParamKind::ArrayRef);
-            let known: Option<Vec<usize>> = reads(a)
-                .map(|n| known_read(tape, n.id).map(|(_, k)| k))
-                .collect();
-            if let (true, Some(Some(largest))) = (is_vector_ref, known.map(|k| k.into_iter().max()))
-            {
-                if largest < FIXED_MAX {
-                    out.fixed.push((a, largest + 1));
-                }
-            }
-        }
+    let is_vector_ref = |a: NodeId| matches!(tape.node(a).kind, NodeKind::Param(i) if tape.params[i].kind == ParamKind::ArrayRef);
+    Indexed {
+        arrays: largest.iter().map(|(a, _)| *a).collect(),
+        fixed: largest
+            .into_iter()
+            .filter_map(|(a, l)| Some((a, l? + 1)))
+            .filter(|&(a, n)| fixed && n <= FIXED_MAX && is_vector_ref(a))
+            .collect(),
     }
-    out
 }
 
 /// The array and index of node `id` where it reads `x[i]` at an index the macro knows.
@@ -120,20 +112,42 @@ pub fn fixed_view(tape: &Tape, a: NodeId, n: usize, fallback: &TokenStream) -> T
 /// local is still bound, as the checked read binds it).
 pub fn emit_fixed_read(tape: &Tape, id: NodeId, a: NodeId, k: usize) -> TokenStream {
     let (v, xa) = (idents::value(id), fixed_array(a));
-    let binds = match &tape.node(id).kind {
-        NodeKind::Op { configs, .. } => configs
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (cid, code) = (idents::config(id, i), verbatim(tape, c));
-                quote!(let #cid = #code;)
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let binds = config_binds(tape, id);
     quote! {
         #(#binds)*
         let #v = #xa[#k];
+    }
+}
+
+/// The VJP of read `id` of an array with a buffer: its cotangent `ct` added at its index,
+/// unchecked where the read is from a fixed-size array.
+pub fn emit_add(tape: &Tape, id: NodeId, indexed: &Indexed, ct: &syn::Ident) -> TokenStream {
+    let rt = runtime();
+    if let Some((a, k)) = indexed.fixed_read(tape, id) {
+        let ix = index_total(a);
+        return quote!(#ix[#k] = #ix[#k] + #ct;);
+    }
+    let NodeKind::Op { args, .. } = &tape.node(id).kind else {
+        return TokenStream::new();
+    };
+    let (ix, i) = (index_total(args[0]), config_value(tape, id, 0));
+    let (index, node_name) = (id.0, name_literal(tape, id));
+    quote!(#rt::at!(#rt::ops::reduce::index_add(&mut #ix, #i, #ct), #index, #node_name);)
+}
+
+/// The buffer of `a`'s `x[i]` contributions joining `a`'s gradient slot, before `a`'s own
+/// block reads it.
+pub fn emit_join(tape: &Tape, a: NodeId, indexed: &Indexed) -> TokenStream {
+    let rt = runtime();
+    let (ix, slot, like) = (index_total(a), idents::grad(a), value_ref(tape, a));
+    let (index, name) = (a.0, name_literal(tape, a));
+    let elements = match indexed.fixed_len(a) {
+        Some(_) => quote!(#rt::fuse::from_fixed(&#ix, #rt::fuse::elements(#like))),
+        None => quote!(#ix),
+    };
+    quote! {
+        let #ix = #rt::at!(#rt::fuse::output(#elements, #rt::Tensor::shape_of(#like)), #index, #name);
+        #rt::at!(#rt::Acc::to(&mut #slot).put(#ix), #index, #name);
     }
 }
 
@@ -160,6 +174,6 @@ pub fn declare_index_total(tape: &Tape, a: NodeId, indexed: &Indexed) -> TokenSt
 }
 
 /// The local collecting the `x[i]` contributions to array `a`'s gradient.
-pub fn index_total(a: NodeId) -> syn::Ident {
+fn index_total(a: NodeId) -> syn::Ident {
     syn::Ident::new(&format!("__tape_ix{}", a.0), Span::mixed_site())
 }

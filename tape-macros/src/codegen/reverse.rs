@@ -25,7 +25,7 @@ use super::blocks::Unit;
 use super::eager::Eager;
 use super::forward::config_value;
 use super::fuse::{self, Group};
-use super::indexed::{Indexed, declare_index_total, index_total, indexed};
+use super::indexed::{Indexed, declare_index_total, emit_add, emit_join, indexed};
 use super::reuse::{self, Plan};
 use super::{idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
@@ -120,18 +120,9 @@ pub fn reverse_units(
             None => None,
         };
         // The `x[i]` contributions join `x`'s gradient before `x`'s own block reads it.
-        let total = indexed.contains(&n.id).then(|| {
-            let (ix, slot, like) = (index_total(n.id), idents::grad(n.id), value_ref(tape, n.id));
-            let (index, name) = (n.id.0, name_literal(tape, n.id));
-            let elements = match indexed.fixed_len(n.id) {
-                Some(_) => quote!(#rt::fuse::from_fixed(&#ix, #rt::fuse::elements(#like))),
-                None => quote!(#ix),
-            };
-            quote! {
-                let #ix = #rt::at!(#rt::fuse::output(#elements, #rt::Tensor::shape_of(#like)), #index, #name);
-                #rt::at!(#rt::Acc::to(&mut #slot).put(#ix), #index, #name);
-            }
-        });
+        let total = indexed
+            .contains(&n.id)
+            .then(|| emit_join(tape, n.id, indexed));
         Unit::Free(quote!(#total #block))
     });
     let splats = reuse::emit_splat_slots(tape, plan);
@@ -200,15 +191,8 @@ pub fn emit_block(
     let node_name = name_literal(tape, id);
     let body = match &node.kind {
         NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
-        NodeKind::Op { .. } if indexed.fixed_read(tape, id).is_some() => {
-            let (a, k) = indexed.fixed_read(tape, id)?;
-            let ix = index_total(a);
-            quote!(#ix[#k] = #ix[#k] + #ct;)
-        }
         NodeKind::Op { op, args, .. } if op.name == "index" && indexed.contains(&args[0]) => {
-            let ix = index_total(args[0]);
-            let i = config_value(tape, id, 0);
-            quote!(#rt::at!(#rt::ops::reduce::index_add(&mut #ix, #i, #ct), #index, #node_name);)
+            emit_add(tape, id, indexed, &ct)
         }
         NodeKind::Op { op, args, configs } if scalar_path(tape, id) => {
             let vjp = op.vjp_ident();
