@@ -118,12 +118,14 @@ fn split_runs(tape: &Tape) -> Vec<Group> {
     } else {
         usize::MAX
     };
+    let reached = tape.reached();
+    let last_read = last_reads(tape);
     let close = |open: &mut Vec<NodeId>, in_open: &mut Vec<bool>, groups: &mut Vec<Group>| {
         for m in open.iter() {
             in_open[m.0] = false;
         }
         if open.len() >= 2 {
-            groups.push(group(tape, std::mem::take(open)));
+            groups.push(group(tape, &reached, &last_read, std::mem::take(open)));
         }
         open.clear();
     };
@@ -175,24 +177,32 @@ pub fn uses(tape: &Tape, id: NodeId) -> Vec<NodeId> {
     out
 }
 
-fn group(tape: &Tape, members: Vec<NodeId>) -> Group {
+/// For each node, the id of the last node that reads it (`usize::MAX` when the auxiliary
+/// outputs read it, 0 when nothing does).
+fn last_reads(tape: &Tape) -> Vec<usize> {
+    let mut last = vec![0; tape.nodes.len()];
+    for node in &tape.nodes {
+        for u in uses(tape, node.id) {
+            last[u.0] = last[u.0].max(node.id.0);
+        }
+    }
+    if let Some(aux) = &tape.aux {
+        for c in &aux.code.captures {
+            last[c.node.0] = usize::MAX;
+        }
+    }
+    last
+}
+
+fn group(tape: &Tape, reached: &[bool], last_read: &[usize], members: Vec<NodeId>) -> Group {
     let set: BTreeSet<NodeId> = members.iter().copied().collect();
     let last = members[members.len() - 1];
     // Read after the group: by a later node, the output, or the auxiliary outputs.
-    let mut read_after: BTreeSet<NodeId> = BTreeSet::new();
-    for node in &tape.nodes[last.0 + 1..] {
-        read_after.extend(uses(tape, node.id).into_iter().filter(|u| set.contains(u)));
-    }
-    if let Some(aux) = &tape.aux {
-        read_after.extend(
-            aux.code
-                .captures
-                .iter()
-                .map(|c| c.node)
-                .filter(|n| set.contains(n)),
-        );
-    }
-    let reached = tape.reached();
+    let read_after: BTreeSet<NodeId> = members
+        .iter()
+        .copied()
+        .filter(|m| last_read[m.0] > last.0)
+        .collect();
     let mut inputs = Vec::new();
     let mut scalars = Vec::new();
     let mut saved = BTreeSet::new();

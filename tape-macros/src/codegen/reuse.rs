@@ -152,6 +152,16 @@ pub fn plan(tape: &Tape, groups: &[Group]) -> Plan {
         }
     }
 
+    // How many nodes read each value.
+    let mut readers = vec![0usize; n];
+    for node in &tape.nodes {
+        let mut read = uses(tape, node.id);
+        read.sort_unstable();
+        read.dedup();
+        for v in read {
+            readers[v.0] += 1;
+        }
+    }
     for node in &tape.nodes {
         let id = node.id;
         let NodeKind::Op { op, args, configs } = &node.kind else {
@@ -188,12 +198,7 @@ pub fn plan(tape: &Tape, groups: &[Group]) -> Plan {
         // A unary elementwise node whose value only this reduction reads.
         if op.splat && reached[id.0] {
             let u = args[0];
-            let consumers = tape
-                .nodes
-                .iter()
-                .filter(|c| uses(tape, c.id).contains(&u))
-                .count();
-            if movable[u.0] && consumers == 1 && reached[u.0] && splattable(tape, u) {
+            if movable[u.0] && readers[u.0] == 1 && reached[u.0] && splattable(tape, u) {
                 plan.splat.insert(u, id);
                 movable[u.0] = false;
             }
