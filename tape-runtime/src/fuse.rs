@@ -326,6 +326,36 @@ pub fn outlined<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
+/// Runs one block of a long `_grad` body as a function of its own (as [`outlined`]), and
+/// returns the values it leaves for the code after it.
+///
+/// The block puts those values in `live` as its last statement and returns `Ok(())`, so its
+/// return type is known from its first line. rustc then settles each early error return in
+/// the block as it meets it; a block returning its values itself would leave every such
+/// return pending on the type of the last line, and type-checking a block would cost the
+/// square of its length.
+///
+/// ```
+/// # use tape_runtime::fuse::block;
+/// let sum = block(|live| {
+///     *live = Some(1.0 + 2.0);
+///     Ok(())
+/// });
+/// assert_eq!(sum.unwrap(), 3.0);
+/// ```
+///
+/// # Errors
+/// The block's error.
+#[inline(never)]
+pub fn block<T>(body: impl FnOnce(&mut Option<T>) -> Result<()>) -> Result<T> {
+    let mut live = None;
+    body(&mut live)?;
+    match live {
+        Some(values) => Ok(values),
+        None => unreachable!("a block sets its values before it returns `Ok`"),
+    }
+}
+
 /// How many strips cover `len` elements.
 #[inline(always)]
 pub fn strips(len: usize) -> usize {
