@@ -92,6 +92,30 @@ fn the_recorded_pullback_matches_a_hand_written_reverse_loop() {
     check_fd("_grad's ∂/∂a", &g.a, &a, |a| long_chain(&x, a, s));
 }
 
+// A reversed (strided) `a`: no fused loop can take it, so a fused group inside one of the
+// blocks of `_grad`'s long body leaves the block for the op-by-op path
+// (`fuse::block_or_unfused`), and `_grad` returns what that path computes.
+#[test]
+fn a_fused_group_in_a_block_falls_back_for_a_strided_input() {
+    let (x, a, s) = inputs();
+    let mut reversed = a.clone();
+    reversed.invert_axis(ndarray::Axis(0));
+    assert!(
+        reversed.as_slice().is_none(),
+        "the test needs a strided vector"
+    );
+    let contiguous = Array1::from_iter(reversed.iter().copied());
+    let g = long_chain_grad(&x, &reversed, s).unwrap();
+    let (value, hx, ha, hs) = by_hand(&x, &contiguous, s);
+    assert!((g.value - value).abs() <= 1e-12 * value.abs().max(1.0));
+    check_analytic("∂/∂x, strided a", &g.x, &hx);
+    check_analytic("∂/∂a, strided a", &g.a, &ha);
+    check_analytic_scalar("∂/∂s, strided a", g.s, hs);
+    check_fd("∂/∂a of a strided a", &g.a, &reversed, |a| {
+        long_chain(&x, a, s)
+    });
+}
+
 #[test]
 fn a_long_callee_inside_another_function() {
     let (x, a, s) = inputs();

@@ -352,8 +352,34 @@ pub fn block<T>(body: impl FnOnce(&mut Option<T>) -> Result<()>) -> Result<T> {
     body(&mut live)?;
     match live {
         Some(values) => Ok(values),
-        None => unreachable!("a block sets its values before it returns `Ok`"),
+        None => unreachable!("a block without a fallback sets its values before it returns `Ok`"),
     }
+}
+
+/// [`block`] for a block that may leave for the op-by-op path (a fused group in it whose
+/// inputs the fused loop cannot take): it then returns `Ok(())` with `live` unset, and this
+/// returns `None`.
+///
+/// ```
+/// # use tape_runtime::fuse::block_or_unfused;
+/// let fused = true;
+/// let out = block_or_unfused(|live| {
+///     if !fused {
+///         return Ok(());
+///     }
+///     *live = Some(2.0);
+///     Ok(())
+/// });
+/// assert_eq!(out.unwrap(), Some(2.0));
+/// ```
+///
+/// # Errors
+/// The block's error.
+#[inline(never)]
+pub fn block_or_unfused<T>(body: impl FnOnce(&mut Option<T>) -> Result<()>) -> Result<Option<T>> {
+    let mut live = None;
+    body(&mut live)?;
+    Ok(live)
 }
 
 /// How many strips cover `len` elements.

@@ -9,7 +9,7 @@
 //! ```text
 //! let (shape, len, x0, …) = match (fuse::layout(&[shape(x), shape(a), …]), fuse::slice(x), …) {
 //!     (Some((shape, len)), Some(x0), …) => (shape, len, x0, …),
-//!     _ => return __tape_unfused(x, a, b),        // the whole gradient, op by op
+//!     _ => __tape_fallback!(),                    // returns the whole gradient, op by op
 //! };
 //! let mut saved = Vec::with_capacity(…);
 //! for s in 0..fuse::strips(len) {                 // strips of fuse::LANES elements
@@ -340,8 +340,8 @@ fn operand(tape: &Tape, group: &Group, a: NodeId) -> TokenStream {
     }
 }
 
-/// The group's forward code: the fused loop, or (`unfused`) a return of the whole gradient
-/// computed op by op.
+/// The group's forward code: the fused loop, or (`unfused`, an expression that returns) the
+/// whole gradient computed op by op.
 ///
 /// With `recycle = Some(k)`, input `k` is read nowhere after the loop: it is moved into a
 /// buffer that the loop reads strip by strip and, where it covers the group, overwrites with
@@ -504,10 +504,10 @@ pub fn emit_forward(
         #take
         let (#full, #len, #(#slices,)*) = match (#rt::fuse::layout(&[#(#shapes),*]), #(#slice_calls,)*) {
             (::core::option::Option::Some((#full, #len)), #(#somes,)*) => (#full, #len, #(#slices,)*),
-            _ => return #unfused,
+            _ => #unfused,
         };
         if !(true #(&& #covered)*) {
-            return #unfused;
+            #unfused;
         }
         #(#buffers)*
         let mut #saved: ::std::vec::Vec<#elem> = ::std::vec::Vec::with_capacity(

@@ -34,7 +34,7 @@ use super::reuse;
 use super::reverse;
 use super::{cse, eager, fuse, indexed, schedule};
 use super::{idents, items, runtime, value_ref, verbatim};
-use crate::ir::{Elem, ParamKind, Tape};
+use crate::ir::{Elem, NodeKind, ParamKind, Tape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -141,12 +141,18 @@ fn emit_fn(tape: &Tape) -> TokenStream {
                 emit_body(tape, &[], &TokenStream::new())
             };
         let args = tape.params.iter().map(|p| idents::value(p.node));
-        let call = quote!(#unfused(#(#args),*));
-        let fused_body = emit_body(&fused, &groups, &call);
+        let fallback = blocks::fallback();
+        let fused_body = emit_body(&fused, &groups, &quote!(#fallback!(#(#args),*)));
+        // The fallback is a macro so that a block of a long body (a closure) can define its
+        // own: there it leaves the block with nothing, and the function returns this.
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
             fn #unfused #generics (#(#params),*) -> #ret #where_clause {
                 #plain
+            }
+            #[allow(unused_macros)]
+            macro_rules! #fallback {
+                ($($arg:expr),*) => { return #unfused($($arg),*) };
             }
             #fused_body
         }
@@ -209,7 +215,8 @@ fn emit_body_by_vjp(tape: &Tape) -> TokenStream {
 }
 
 /// The statements of `f_grad`'s body: the forward pass, the reverse sweep and the result.
-/// With fused `groups`, a group that cannot run fused returns `unfused`.
+/// With fused `groups`, a group that cannot run fused evaluates `unfused`, which returns the
+/// gradient computed op by op.
 fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> TokenStream {
     let rt = runtime();
     let strukt = idents::grad_struct(&tape.name);
@@ -270,7 +277,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let early_slots: Vec<TokenStream> = early_slots.collect();
     let early = eager.before.iter().map(|id| Unit::Free(eager_block(*id)));
     let last_param = tape.params.iter().map(|p| p.node).max();
-    let forward = order.iter().map(|id| {
+    let forward = order.iter().flat_map(|id| {
         let this = one(tape.node(*id));
         // The fixed-size views, once every parameter is bound (their fallback passes them all).
         let views = (Some(*id) == last_param).then(|| {
@@ -282,7 +289,18 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
             .declares_buffer(*id)
             .then(|| indexed::declare_index_total(tape, *id, &indexed));
         let blocks = eager.after[id.0].iter().map(|b| eager_block(*b));
-        Unit::Free(quote!(#this #views #buffer #(#blocks)*))
+        // Parameters are bound in the function itself: the fallback passes them all.
+        if matches!(tape.node(*id).kind, NodeKind::Param(_)) {
+            [
+                Unit::Fixed(this),
+                Unit::Free(quote!(#views #buffer #(#blocks)*)),
+            ]
+        } else {
+            [
+                Unit::Free(quote!(#this #views #buffer #(#blocks)*)),
+                Unit::Free(TokenStream::new()),
+            ]
+        }
     });
     let reverse =
         reverse::reverse_units(tape, seed.clone(), false, groups, &plan, &eager, &indexed);
@@ -315,7 +333,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
     let tail = quote! {
         ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })
     };
-    let body = blocks::split(units, tail);
+    let body = blocks::split(units, tail, Some(unfused).filter(|u| !u.is_empty()));
     quote!(#items #body)
 }
 

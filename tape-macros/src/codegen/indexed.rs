@@ -95,7 +95,8 @@ fn known_read(tape: &Tape, id: NodeId) -> Option<(NodeId, usize)> {
 }
 
 /// `let __tape_xa{a}: &[F; N] = …;`: vector parameter `a` as a fixed-size array, or the
-/// op-by-op `fallback` where it is not 1-d, contiguous and `N` long.
+/// op-by-op `fallback` (an expression that returns) where it is not 1-d, contiguous and `N`
+/// long.
 pub fn fixed_view(tape: &Tape, a: NodeId, n: usize, fallback: &TokenStream) -> TokenStream {
     let rt = runtime();
     let elem = tape.elem.tokens();
@@ -103,7 +104,7 @@ pub fn fixed_view(tape: &Tape, a: NodeId, n: usize, fallback: &TokenStream) -> T
     quote! {
         let #xa: &[#elem; #n] = match #rt::fuse::fixed(#like) {
             ::core::option::Option::Some(xa) => xa,
-            ::core::option::Option::None => return #fallback,
+            ::core::option::Option::None => #fallback,
         };
     }
 }
