@@ -72,6 +72,8 @@ struct Analyzed {
     fixed: bool,
     /// It may leave for the op-by-op path (it calls [`fallback`]).
     falls_back: bool,
+    /// It runs a fused loop ([`super::fuse::strip_loop`]).
+    loops: bool,
 }
 
 /// The units of `body` in order, the code after them (`tail`) last: blocks where the body
@@ -113,7 +115,13 @@ pub fn split(units: Vec<Unit>, tail: TokenStream, fallback: Option<&TokenStream>
                     live.extend(unit.mentions.iter().cloned());
                 }
                 let fallback = fallback.filter(|_| units.iter().any(|u| u.falls_back));
-                block(units.into_iter().map(|u| u.tokens), &returned, fallback)
+                // Already a function of its own: fused loops run in place.
+                let loops = units
+                    .iter()
+                    .any(|u| u.loops)
+                    .then(|| super::fuse::strip_loop_rules(true));
+                let units = loops.into_iter().chain(units.into_iter().map(|u| u.tokens));
+                block(units, &returned, fallback)
             }
         };
         emitted.push(code);
@@ -224,6 +232,7 @@ impl Analyzed {
             mentions: scan.mentions,
             fixed: fixed || scan.returns || borrows,
             falls_back: scan.falls_back,
+            loops: scan.loops,
         }
     }
 }
@@ -238,6 +247,8 @@ struct Scan {
     returns: bool,
     /// Whether the [`fallback`] macro was seen.
     falls_back: bool,
+    /// Whether the fused loop's macro was seen.
+    loops: bool,
     /// Node locals mentioned anywhere.
     mentions: BTreeSet<String>,
     /// Node locals bound by top-level `let`s: the names between `let` and the first `=`, `:`
@@ -311,6 +322,8 @@ impl Scan {
             self.returns = true;
         } else if name == "__tape_fallback" {
             self.falls_back = true;
+        } else if name == "__tape_loop" {
+            self.loops = true;
         } else if is_node_local(&name) {
             self.mentions.insert(name.clone());
         }

@@ -334,7 +334,8 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })
     };
     let body = blocks::split(units, tail, Some(unfused).filter(|u| !u.is_empty()));
-    quote!(#items #body)
+    let strip_loop = (!groups.is_empty()).then(|| fuse::strip_loop_rules(false));
+    quote!(#items #strip_loop #body)
 }
 
 /// `f_grad` for a function that returns an array: it type-checks only where its return type
