@@ -178,8 +178,8 @@ fn block(
     }
 }
 
-/// Units grouped: blocks of at most about [`BLOCK_TOKENS`] tokens, and the units that stay
-/// in the function on their own.
+/// Units grouped: blocks of about [`BLOCK_TOKENS`] tokens (more where a block less than half
+/// full meets a long unit), and the units that stay in the function on their own.
 enum Run {
     Inline(Analyzed),
     Block(Vec<Analyzed>),
@@ -201,7 +201,9 @@ fn runs(units: Vec<Analyzed>) -> Vec<Run> {
             runs.push(Run::Inline(unit));
             continue;
         }
-        if size + unit.size > BLOCK_TOKENS && !current.is_empty() {
+        // A block less than half full takes the next unit whatever its size: a long unit (a
+        // fused group's loop) does not leave a short block of its own behind.
+        if size + unit.size > BLOCK_TOKENS && size >= BLOCK_TOKENS / 2 {
             flush(&mut current, &mut size, &mut runs);
         }
         size += unit.size;
