@@ -346,11 +346,9 @@ pub fn outlined<R>(body: impl FnOnce() -> R) -> R {
 ///
 /// # Errors
 /// The block's error.
-#[inline(never)]
+#[inline]
 pub fn block<T>(body: impl FnOnce(&mut Option<T>) -> Result<()>) -> Result<T> {
-    let mut live = None;
-    body(&mut live)?;
-    match live {
+    match block_or_unfused(body)? {
         Some(values) => Ok(values),
         None => unreachable!("a block without a fallback sets its values before it returns `Ok`"),
     }

@@ -134,8 +134,22 @@ pub fn split(units: Vec<Unit>, tail: TokenStream, fallback: Option<&TokenStream>
 }
 
 /// The name of the macro by which generated code leaves for the op-by-op path.
+const FALLBACK: &str = "__tape_fallback";
+
+/// The macro by which generated code leaves for the op-by-op path.
 pub fn fallback() -> proc_macro2::Ident {
-    proc_macro2::Ident::new("__tape_fallback", proc_macro2::Span::call_site())
+    proc_macro2::Ident::new(FALLBACK, proc_macro2::Span::call_site())
+}
+
+/// A definition of [`fallback`]: `leave`, a statement that returns, whatever the arguments.
+pub fn fallback_rules(leave: TokenStream) -> TokenStream {
+    let fallback = fallback();
+    quote! {
+        #[allow(unused_macros)]
+        macro_rules! #fallback {
+            ($($arg:expr),*) => { #leave };
+        }
+    }
 }
 
 /// The statement running `units` as a closure and binding the `returned` locals after it.
@@ -161,13 +175,10 @@ fn block(
             };
         };
     };
-    let fallback = self::fallback();
+    let leave = fallback_rules(quote!(return ::core::result::Result::Ok(())));
     quote! {
         let (#(mut #returned,)*) = match #rt::fuse::block_or_unfused(|#live| {
-            #[allow(unused_macros)]
-            macro_rules! #fallback {
-                ($($arg:expr),*) => { return ::core::result::Result::Ok(()) };
-            }
+            #leave
             #(#units)*
             #set
         }) {
@@ -322,9 +333,9 @@ impl Scan {
         let name = ident.to_string();
         if name == "return" {
             self.returns = true;
-        } else if name == "__tape_fallback" {
+        } else if name == FALLBACK {
             self.falls_back = true;
-        } else if name == "__tape_loop" {
+        } else if name == super::fuse::STRIP_LOOP {
             self.loops = true;
         } else if is_node_local(&name) {
             self.mentions.insert(name.clone());

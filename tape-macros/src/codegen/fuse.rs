@@ -59,8 +59,11 @@ const LONG: usize = 300;
 /// ([`strip_loop_rules`]); a block of a long body, already a function of its own, redefines
 /// it to run the loop in place.
 pub fn strip_loop() -> Ident {
-    Ident::new("__tape_loop", Span::call_site())
+    Ident::new(STRIP_LOOP, Span::call_site())
 }
+
+/// The name of [`strip_loop`].
+pub const STRIP_LOOP: &str = "__tape_loop";
 
 /// Groups of at most this many nodes run their loops in place inside a block of a long body;
 /// longer ones are always outlined: LLVM's time on a block holding a 96-node loop grows

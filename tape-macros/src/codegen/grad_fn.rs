@@ -145,15 +145,13 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         let fused_body = emit_body(&fused, &groups, &quote!(#fallback!(#(#args),*)));
         // The fallback is a macro so that a block of a long body (a closure) can define its
         // own: there it leaves the block with nothing, and the function returns this.
+        let leave = blocks::fallback_rules(quote!(return #unfused($($arg),*)));
         quote! {
             #[allow(unused_variables, unused_mut, unused_parens, clippy::all)]
             fn #unfused #generics (#(#params),*) -> #ret #where_clause {
                 #plain
             }
-            #[allow(unused_macros)]
-            macro_rules! #fallback {
-                ($($arg:expr),*) => { return #unfused($($arg),*) };
-            }
+            #leave
             #fused_body
         }
     };
@@ -289,17 +287,12 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
             .declares_buffer(*id)
             .then(|| indexed::declare_index_total(tape, *id, &indexed));
         let blocks = eager.after[id.0].iter().map(|b| eager_block(*b));
+        let rest = quote!(#views #buffer #(#blocks)*);
         // Parameters are bound in the function itself: the fallback passes them all.
         if matches!(tape.node(*id).kind, NodeKind::Param(_)) {
-            [
-                Unit::Fixed(this),
-                Unit::Free(quote!(#views #buffer #(#blocks)*)),
-            ]
+            vec![Unit::Fixed(this), Unit::Free(rest)]
         } else {
-            [
-                Unit::Free(quote!(#this #views #buffer #(#blocks)*)),
-                Unit::Free(TokenStream::new()),
-            ]
+            vec![Unit::Free(quote!(#this #rest))]
         }
     });
     let reverse =
