@@ -80,6 +80,33 @@ pub struct OpSpec {
     /// ndarray's method returns an `Option` (`mean`, `mean_axis`): the user writes
     /// `.unwrap()` or `.expect(..)` after it, and the prelude function returns the value.
     pub returns_option: bool,
+    /// Which of the elementwise kernel and its VJP are long (`tanh`, `sin`): a fused loop
+    /// calls one shared copy of their strip loop instead of inlining it at every node.
+    pub heavy: Heavy,
+}
+
+/// Which halves of an elementwise op a fused loop calls out of line, so that a chain of many
+/// such nodes is not one body of tens of kilobytes, slowed by instruction-cache misses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heavy {
+    /// Neither: a few instructions each (`add`, `relu`, `sqrt`).
+    Neither,
+    /// The kernel (`tanh`, `exp`); its VJP is a product or two.
+    Kernel,
+    /// Both (`sin`, whose VJP computes `cos`).
+    Both,
+}
+
+impl Heavy {
+    /// Whether the kernel is called out of line.
+    pub fn kernel(self) -> bool {
+        self != Heavy::Neither
+    }
+
+    /// Whether the VJP is called out of line.
+    pub fn vjp(self) -> bool {
+        self == Heavy::Both
+    }
 }
 
 use Syntax::{Binary, Function, Method, Unary};
@@ -105,6 +132,7 @@ const fn op(
         splat: false,
         checked: false,
         returns_option: false,
+        heavy: Heavy::Neither,
     }
 }
 
@@ -181,6 +209,12 @@ impl OpSpec {
         }
     }
 
+    /// The same row, for an elementwise op whose kernel (and VJP, as `heavy` says) a fused
+    /// loop calls out of line.
+    const fn heavy(self, heavy: Heavy) -> OpSpec {
+        OpSpec { heavy, ..self }
+    }
+
     /// The same row, computed by kernel `kernel`.
     const fn kernel(self, kernel: &'static str) -> OpSpec {
         OpSpec { kernel, ..self }
@@ -232,21 +266,21 @@ pub static OPS: &[OpSpec] = &[
     // unary
     // `exp(&x)` computes with `math::exp`, which vectorizes; `x.exp()` as the method does, so
     // that `f_grad(x).value` is exactly `f(x)`. Likewise `tanh`.
-    op("exp", "unary", &[Function("exp")], 1, NONE).elementwise(OUTPUT),
-    op("exp", "unary", &[Method("exp")], 1, NONE).elementwise(OUTPUT).kernel("exp_std"),
-    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE).checked(OPERANDS),
+    op("exp", "unary", &[Function("exp")], 1, NONE).elementwise(OUTPUT).heavy(Heavy::Kernel),
+    op("exp", "unary", &[Method("exp")], 1, NONE).elementwise(OUTPUT).kernel("exp_std").heavy(Heavy::Kernel),
+    op("ln", "unary", &[Method("ln"), Function("ln"), Function("log")], 1, NONE).checked(OPERANDS).heavy(Heavy::Kernel),
     op("sqrt", "unary", &[Method("sqrt"), Function("sqrt")], 1, NONE).elementwise(BOTH),
     op("powi", "unary", &[Method("powi"), Function("powi")], 1, I32).elementwise(OPERANDS),
-    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM).elementwise(OPERANDS),
+    op("powf", "unary", &[Method("powf"), Function("powf")], 1, ELEM).elementwise(OPERANDS).heavy(Heavy::Both),
     op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE).elementwise(OPERANDS),
-    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(OPERANDS),
-    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(OPERANDS),
-    op("tanh", "unary", &[Function("tanh")], 1, NONE).elementwise(OUTPUT),
-    op("tanh", "unary", &[Method("tanh")], 1, NONE).elementwise(OUTPUT).kernel("tanh_std"),
-    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(OUTPUT),
+    op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(OPERANDS).heavy(Heavy::Both),
+    op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(OPERANDS).heavy(Heavy::Both),
+    op("tanh", "unary", &[Function("tanh")], 1, NONE).elementwise(OUTPUT).heavy(Heavy::Kernel),
+    op("tanh", "unary", &[Method("tanh")], 1, NONE).elementwise(OUTPUT).kernel("tanh_std").heavy(Heavy::Kernel),
+    op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(OUTPUT).heavy(Heavy::Kernel),
     op("relu", "unary", &[Function("relu")], 1, NONE).elementwise(OPERANDS),
-    op("softplus", "unary", &[Function("softplus")], 1, NONE).elementwise(OPERANDS),
-    op("gelu", "unary", &[Function("gelu")], 1, NONE).elementwise(OPERANDS),
+    op("softplus", "unary", &[Function("softplus")], 1, NONE).elementwise(OPERANDS).heavy(Heavy::Both),
+    op("gelu", "unary", &[Function("gelu")], 1, NONE).elementwise(OPERANDS).heavy(Heavy::Both),
     // binary elementwise
     op("maximum", "compare", &[Function("maximum"), Method("max")], 2, NONE).elementwise(OPERANDS),
     op("minimum", "compare", &[Function("minimum"), Method("min")], 2, NONE).elementwise(OPERANDS),

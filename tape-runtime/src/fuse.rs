@@ -223,16 +223,26 @@ pub type Strip<F> = [F; LANES];
 /// when `x` has all `len`, cyclically when it is broadcast (a bias row); zeros past `len`.
 #[inline(always)]
 pub fn load<F: Float>(x: &[F], base: usize, len: usize) -> Strip<F> {
+    if x.len() == len {
+        if let Some(strip) = x.get(base..base + LANES) {
+            return std::array::from_fn(|l| strip[l]);
+        }
+    }
+    load_rest(x, base, len)
+}
+
+/// [`load`] of the last, partial strip or of a broadcast input, out of line: the loop body,
+/// with one `load` per input, stays a fixed-size copy each, and small enough for the
+/// instruction cache.
+#[inline(never)]
+fn load_rest<F: Float>(x: &[F], base: usize, len: usize) -> Strip<F> {
     let mut strip = [F::zero(); LANES];
     let period = x.len();
-    if period == len {
-        let end = len.min(base + LANES);
-        if base < end {
-            strip[..end - base].copy_from_slice(&x[base..end]);
-        }
-    } else if period > 0 {
-        for (l, v) in strip.iter_mut().enumerate().take(len.saturating_sub(base)) {
-            *v = x[(base + l) % period];
+    if period > 0 {
+        let mut i = base % period;
+        for v in strip.iter_mut().take(len.saturating_sub(base)) {
+            *v = x[i];
+            i = if i + 1 == period { 0 } else { i + 1 };
         }
     }
     strip
@@ -258,26 +268,40 @@ pub fn store<F: Float>(out: &mut Vec<F>, strip: &Strip<F>, base: usize, len: usi
 /// elements [`load`] read them from (summing over the broadcast rows of a bias).
 #[inline(always)]
 pub fn add_to<F: Float>(total: &mut [F], strip: &Strip<F>, base: usize, len: usize) {
-    let period = total.len();
-    if period == len {
-        let end = len.min(base + LANES);
-        if base < end {
-            for (t, s) in total[base..end].iter_mut().zip(strip) {
+    if total.len() == len {
+        if let Some(total) = total.get_mut(base..base + LANES) {
+            for (t, s) in total.iter_mut().zip(strip) {
                 *t += *s;
             }
+            return;
         }
-    } else if period > 0 {
-        for (l, s) in strip.iter().enumerate().take(len.saturating_sub(base)) {
-            total[(base + l) % period] += *s;
+    }
+    add_to_rest(total, strip, base, len);
+}
+
+/// [`add_to`] of the last, partial strip or of a broadcast input's gradient, out of line as
+/// [`load_rest`].
+#[inline(never)]
+fn add_to_rest<F: Float>(total: &mut [F], strip: &Strip<F>, base: usize, len: usize) {
+    let period = total.len();
+    if period > 0 {
+        let mut i = base % period;
+        for s in strip.iter().take(len.saturating_sub(base)) {
+            total[i] += *s;
+            i = if i + 1 == period { 0 } else { i + 1 };
         }
     }
 }
 
-/// The strip of saved values `k` of strip `s` (`n` values saved per strip).
+/// The strip of saved values `k` of strip `s` (`n` values saved per strip). The forward loop
+/// saves whole strips, so this is a copy of `LANES` elements, the same at every node.
 #[inline(always)]
 pub fn saved<F: Float>(buffer: &[F], s: usize, n: usize, k: usize) -> Strip<F> {
     let base = (s * n + k) * LANES;
-    load(buffer, base, buffer.len())
+    match buffer.get(base..base + LANES) {
+        Some(strip) => std::array::from_fn(|l| strip[l]),
+        None => [F::zero(); LANES],
+    }
 }
 
 /// The sum of the strip's elements that lie before `len`: a scalar input's share.
@@ -443,6 +467,43 @@ pub fn vjp1<F: Float>(
     f: impl Fn(F, F, F) -> F,
 ) -> Strip<F> {
     vjp1_with(g, x, y, (), |g, x, y, ()| f(g, x, y))
+}
+
+/// [`map1`] out of line: one copy per kernel, shared by every node of a fused loop that
+/// applies it (long kernels such as `tanh`, which inlined at each of many nodes would make
+/// the loop body too large for the instruction cache).
+#[inline(never)]
+pub fn map1_shared<F: Float>(x: &Strip<F>, f: impl Fn(F) -> F) -> Strip<F> {
+    map1(x, f)
+}
+
+/// [`map1_with`] out of line, as [`map1_shared`].
+#[inline(never)]
+pub fn map1_with_shared<F: Float, C: Copy>(x: &Strip<F>, c: C, f: impl Fn(F, C) -> F) -> Strip<F> {
+    map1_with(x, c, f)
+}
+
+/// [`vjp1`] out of line, as [`map1_shared`] (VJPs as long as a kernel: `sin`'s computes `cos`).
+#[inline(never)]
+pub fn vjp1_shared<F: Float>(
+    g: &Strip<F>,
+    x: &Strip<F>,
+    y: &Strip<F>,
+    f: impl Fn(F, F, F) -> F,
+) -> Strip<F> {
+    vjp1(g, x, y, f)
+}
+
+/// [`vjp1_with`] out of line, as [`map1_shared`].
+#[inline(never)]
+pub fn vjp1_with_shared<F: Float, C: Copy>(
+    g: &Strip<F>,
+    x: &Strip<F>,
+    y: &Strip<F>,
+    c: C,
+    f: impl Fn(F, F, F, C) -> F,
+) -> Strip<F> {
+    vjp1_with(g, x, y, c, f)
 }
 
 /// A binary op's VJP `f(ḡ, a, b) = (ā, b̄)` on every lane.

@@ -447,9 +447,12 @@ pub fn emit_forward(
         // checks a closure or a loop together with its enclosing function, and thousands of
         // them make that superlinear.
         let f = quote!(#rt::ops::elem::#kernel);
-        let call = match (args.len(), cfg.len()) {
-            (1, 0) => quote!(#rt::fuse::map1(#(#ops,)* #f)),
-            (1, _) => quote!(#rt::fuse::map1_with(#(#ops,)* #(#cfg,)* #f)),
+        let shared = op.heavy.kernel();
+        let call = match (args.len(), cfg.len(), shared) {
+            (1, 0, false) => quote!(#rt::fuse::map1(#(#ops,)* #f)),
+            (1, 0, true) => quote!(#rt::fuse::map1_shared(#(#ops,)* #f)),
+            (1, _, false) => quote!(#rt::fuse::map1_with(#(#ops,)* #(#cfg,)* #f)),
+            (1, _, true) => quote!(#rt::fuse::map1_with_shared(#(#ops,)* #(#cfg,)* #f)),
             _ => quote!(#rt::fuse::map2(#(#ops,)* #f)),
         };
         body.push(quote_spanned! {node.span=>
@@ -691,10 +694,15 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         });
         body.push(quote!(let #c: #rt::fuse::Strip<#elem> = #cotangent;));
         let parts: Vec<Ident> = if args.len() == 1 {
-            let call = if cfg.is_empty() {
-                quote!(#rt::fuse::vjp1(&#c, #(#ops,)* #y, #f))
-            } else {
-                quote!(#rt::fuse::vjp1_with(&#c, #(#ops,)* #y, #(#cfg,)* #f))
+            let call = match (cfg.is_empty(), op.heavy.vjp()) {
+                (true, false) => quote!(#rt::fuse::vjp1(&#c, #(#ops,)* #y, #f)),
+                (true, true) => quote!(#rt::fuse::vjp1_shared(&#c, #(#ops,)* #y, #f)),
+                (false, false) => {
+                    quote!(#rt::fuse::vjp1_with(&#c, #(#ops,)* #y, #(#cfg,)* #f))
+                }
+                (false, true) => {
+                    quote!(#rt::fuse::vjp1_with_shared(&#c, #(#ops,)* #y, #(#cfg,)* #f))
+                }
             };
             body.push(quote_spanned!(node.span=> let #d: #rt::fuse::Strip<#elem> = #call;));
             vec![d.clone()]
