@@ -523,7 +523,26 @@ pub fn vjp2<F: Float>(
 
 #[cfg(test)]
 mod tests {
-    use super::layout;
+    use super::{LANES, add_to, layout, load};
+
+    #[test]
+    fn strips_read_and_add_whole_partial_and_broadcast() {
+        let x: Vec<f64> = (0..11).map(f64::from).collect();
+        // A whole strip, then the last 3 elements with zeros past the end.
+        assert_eq!(load(&x, 0, 11).to_vec(), x[..LANES].to_vec());
+        assert_eq!(load(&x, LANES, 11)[..4], [8.0, 9.0, 10.0, 0.0]);
+        // A bias row of 3 over 4 rows: the second strip starts at element 8, column 2.
+        let row = [10.0, 20.0, 30.0];
+        assert_eq!(load(&row, LANES, 12)[..5], [30.0, 10.0, 20.0, 30.0, 0.0]);
+        let mut total = [0.0; 3];
+        add_to(&mut total, &[1.0; LANES], 0, 12);
+        add_to(&mut total, &[1.0; LANES], LANES, 12);
+        assert_eq!(total, [4.0; 3]);
+        let mut whole = vec![1.0; 11];
+        add_to(&mut whole, &[2.0; LANES], 0, 11);
+        add_to(&mut whole, &[2.0; LANES], LANES, 11);
+        assert_eq!(whole, vec![3.0; 11]);
+    }
 
     #[test]
     fn the_group_runs_over_the_largest_shape_of_the_highest_rank() {
