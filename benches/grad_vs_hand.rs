@@ -5,8 +5,10 @@
 //!
 //! `cargo bench --bench grad_vs_hand`
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use ndarray::{Array, Dimension};
+use std::cell::Cell;
 use std::hint::black_box;
 
 #[path = "workloads/mod.rs"]
@@ -40,10 +42,37 @@ fn compare<A, B, C>(
 ) {
     let mut group = c.benchmark_group(name);
     group.sample_size(samples);
-    group.bench_function("forward", |b| b.iter(|| black_box(forward())));
-    group.bench_function("generated", |b| b.iter(|| black_box(generated())));
-    group.bench_function("hand-written", |b| b.iter(|| black_box(hand())));
+    timed(&mut group, name, "forward", forward);
+    timed(&mut group, name, "generated", generated);
+    timed(&mut group, name, "hand-written", hand);
     group.finish();
+}
+
+/// One benchmark of a group, and the page faults per evaluation it took (warm-up included),
+/// printed for `scripts/benchmarks.py`: glibc may give freed memory back to the kernel after
+/// every evaluation, which then faults it in again, and that shows in the time.
+fn timed<R>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, id: &str, f: impl Fn() -> R) {
+    let calls = Cell::new(0_u64);
+    let before = minor_faults();
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            calls.set(calls.get() + 1);
+            black_box(f())
+        })
+    });
+    // No calls: filtered out on the command line.
+    if let (Some(before), Some(after), 1..) = (before, minor_faults(), calls.get()) {
+        let per_call = (after - before) as f64 / calls.get() as f64;
+        println!("page faults: {name}/{id}: {per_call:.1} per evaluation");
+    }
+}
+
+/// This process's minor page faults so far: field 10 of `/proc/self/stat` (Linux), after the
+/// command name, which is in parentheses and may hold spaces. `None` elsewhere.
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields = stat.get(stat.rfind(')')? + 1..)?;
+    fields.split_whitespace().nth(7)?.parse().ok()
 }
 
 fn benches(c: &mut Criterion) {

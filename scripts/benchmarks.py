@@ -77,7 +77,14 @@ def speed(quick, native=False):
     for group in WORKLOADS:
         fwd, gen, hand = (median_ns(group, impl, target) for impl in IMPLS)
         rows.append((group, fwd, gen, hand))
-    return checks, rows
+    # "page faults: W4 matmul/generated: 1012.3 per evaluation", printed by the bench.
+    faults = {}
+    for line in out.stdout.splitlines():
+        m = re.match(r"page faults: (.+)/([\w-]+): ([\d.]+) per evaluation", line)
+        if m:
+            faults[(m.group(1), m.group(2))] = float(m.group(3))
+    fault_rows = [(group, [faults.get((group, impl)) for impl in IMPLS]) for group in WORKLOADS]
+    return checks, rows, fault_rows
 
 
 def peers(quick, native=False):
@@ -236,7 +243,7 @@ def speed_table(rows):
 
 def main():
     quick = "--quick" in sys.argv
-    checks, rows = speed(quick)
+    checks, rows, faults = speed(quick)
     native_rows = speed(quick, native=True)[1] if "--native" in sys.argv else []
     peer_checks, peer_rows = peers(quick) if "--no-peers" not in sys.argv else ([], [])
     native_peer_rows = peers(quick, native=True)[1] if peer_rows and "--native" in sys.argv else []
@@ -265,10 +272,27 @@ def main():
     lines += [
         "",
         "The generated code computes `tanh`, `exp` and the logistic function with `tape::math`",
-        "(no libm call, so loops vectorize; within 1–2 ulp of glibc), the hand-written code with",
-        "`f64::tanh` and `f64::exp` (glibc). The portable x86-64 build above vectorizes with SSE2",
-        "only, two lanes, while glibc picks an FMA implementation at run time.",
+        "(no libm call; within 1–2 ulp of glibc), the hand-written code with `f64::tanh` and",
+        "`f64::exp` (glibc). The portable x86-64 build above has SSE2 only, two lanes, in which",
+        "`exp` vectorizes and `tanh` stays scalar, while glibc picks an FMA implementation at run",
+        "time.",
     ]
+    if faults:
+        lines += [
+            "",
+            "Page faults per evaluation in the same run (the bench counts them from `/proc/self/stat`,",
+            "warm-up included). glibc's `free` gives the top of the heap back to the kernel when more",
+            "than twice its current mmap threshold is free there, and the next evaluation faults",
+            "every page in again: about 1,000 faults, some 2 ms, for W4's 4 MB. Whether the top of",
+            "the heap is free after an evaluation depends on what else the process has allocated",
+            "above it, so the same code pays this in one run and not in another, the generated and",
+            "the hand-written gradient alike (they allocate the same, `tests/allocations.rs`).",
+            "",
+            "| workload | forward | generated `_grad` | hand-written |",
+            "|---|---|---|---|",
+        ]
+        for group, cells in faults:
+            lines.append(f"| {group} | " + " | ".join("?" if c is None else f"{c:.0f}" for c in cells) + " |")
     if native_rows:
         lines += [
             "",
@@ -313,12 +337,18 @@ def main():
             "",
             "`peers/benches/matmul.rs`, f64, on the products of W1 and W4 (median, and GFLOP/s),",
             "each kernel on its own preallocated matrices. tape multiplies with ndarray's `dot`, that",
-            "is matrixmultiply on one thread; its `faer` feature uses faer's kernel instead, which on",
-            "the workloads' row-major arrays measured 0–15% faster (`tape-runtime/src/gemm.rs`), and",
-            "its `blas` feature the system's OpenBLAS (Debian's `libopenblas-dev`, threads from",
+            "is matrixmultiply on one thread; its `faer` feature uses faer's kernel instead, and its",
+            "`blas` feature the system's OpenBLAS (Debian's `libopenblas-dev`, threads from",
             "`OPENBLAS_NUM_THREADS`). matrixmultiply at 2 threads is its `threading` feature",
             "(`MATMUL_NUM_THREADS=2`), which tape does not enable: an application that wants it adds",
             "the feature to its own build.",
+            "",
+            "faer's kernel is faster on these products, but it is not the default: in the portable",
+            "build the SSE2 code that runs after it, the elementwise loops, runs up to 3× slower (W4's",
+            "`tanh`, under `perf`), as after a kernel that leaves the upper halves of the vector",
+            "registers in use; and it adds a minute and a half to a first release build. Built for the",
+            "CPU, where the elementwise code is AVX2 too, the W1 and W4 gradients measured 11–13%",
+            "faster with it (`tape-runtime/src/gemm.rs`).",
             "",
             "| product | " + " | ".join(KERNELS) + " |",
             "|---|" + "---|" * len(KERNELS),

@@ -11,10 +11,14 @@
 //!
 //! With both, faer's kernel is tried first.
 //!
-//! Why not faer by default: alone on preallocated column-major matrices it reaches about
-//! 55 GFLOP/s in `f64` against matrixmultiply's 44 (`BENCHMARKS.md`), but on the row-major
-//! arrays and fresh outputs of W1 and W4 it measured 0–15% faster, within this machine's
-//! noise, for a much longer build.
+//! Why not faer by default: its kernel is faster per product (`BENCHMARKS.md`), but in a
+//! portable build (SSE2) the code that runs after it is slower: W4's `tanh` loop took 2.9×
+//! as long after faer's product as after matrixmultiply's (`perf`, 35% of the gradient's
+//! time against 16%), as after a kernel that leaves the upper halves of the vector registers
+//! in use, so that legacy SSE instructions pay for them. Built with
+//! `-C target-cpu=native`, where the elementwise loops are AVX2 code too, the W1 and W4
+//! gradients measured 11–13% faster with faer. And faer adds about a minute and a half to a
+//! first release build on two cores.
 
 use crate::float::Float;
 use ndarray::{Array2, ArrayView2};
