@@ -83,6 +83,9 @@ pub struct OpSpec {
     /// Which of the elementwise kernel and its VJP are long (`tanh`, `sin`): a fused loop
     /// calls one shared copy of their strip loop instead of inlining it at every node.
     pub heavy: Heavy,
+    /// A `fuse::<name>(&strip)` that computes the kernel on a whole strip at once, which a
+    /// fused loop calls instead (`tanh_shared`).
+    pub strip: Option<&'static str>,
 }
 
 /// Which halves of an elementwise op a fused loop calls out of line, so that a chain of many
@@ -133,6 +136,7 @@ const fn op(
         checked: false,
         returns_option: false,
         heavy: Heavy::Neither,
+        strip: None,
     }
 }
 
@@ -215,6 +219,14 @@ impl OpSpec {
         OpSpec { heavy, ..self }
     }
 
+    /// The same row, for an elementwise op with a strip kernel `fuse::<strip>`.
+    const fn strip(self, strip: &'static str) -> OpSpec {
+        OpSpec {
+            strip: Some(strip),
+            ..self
+        }
+    }
+
     /// The same row, computed by kernel `kernel`.
     const fn kernel(self, kernel: &'static str) -> OpSpec {
         OpSpec { kernel, ..self }
@@ -275,7 +287,7 @@ pub static OPS: &[OpSpec] = &[
     op("abs", "unary", &[Method("abs"), Function("abs")], 1, NONE).elementwise(OPERANDS),
     op("sin", "unary", &[Method("sin"), Function("sin")], 1, NONE).elementwise(OPERANDS).heavy(Heavy::Both),
     op("cos", "unary", &[Method("cos"), Function("cos")], 1, NONE).elementwise(OPERANDS).heavy(Heavy::Both),
-    op("tanh", "unary", &[Function("tanh")], 1, NONE).elementwise(OUTPUT).heavy(Heavy::Kernel),
+    op("tanh", "unary", &[Function("tanh")], 1, NONE).elementwise(OUTPUT).heavy(Heavy::Kernel).strip("tanh_shared"),
     op("tanh", "unary", &[Method("tanh")], 1, NONE).elementwise(OUTPUT).kernel("tanh_std").heavy(Heavy::Kernel),
     op("sigmoid", "unary", &[Function("sigmoid")], 1, NONE).elementwise(OUTPUT).heavy(Heavy::Kernel),
     op("relu", "unary", &[Function("relu")], 1, NONE).elementwise(OPERANDS),

@@ -29,6 +29,9 @@ pub trait Float: NdFloat + Default + Sum + 'static {
     /// `tanh x` by [`math::tanh`].
     fn tanh_vectorized(self) -> Self;
 
+    /// [`Float::tanh_vectorized`] of `N` values at once, by [`math::tanh_strip`].
+    fn tanh_strip<const N: usize>(x: &[Self; N]) -> [Self; N];
+
     /// The logistic function by [`math::sigmoid`].
     fn sigmoid_vectorized(self) -> Self;
 
@@ -73,6 +76,11 @@ impl Float for f32 {
     }
 
     #[inline(always)]
+    fn tanh_strip<const N: usize>(x: &[Self; N]) -> [Self; N] {
+        math::tanh_strip(&x.map(f64::from)).map(|t| t as f32)
+    }
+
+    #[inline(always)]
     fn sigmoid_vectorized(self) -> Self {
         math::sigmoid(f64::from(self)) as f32
     }
@@ -110,6 +118,11 @@ impl Float for f64 {
     #[inline(always)]
     fn tanh_vectorized(self) -> Self {
         math::tanh(self)
+    }
+
+    #[inline(always)]
+    fn tanh_strip<const N: usize>(x: &[Self; N]) -> [Self; N] {
+        math::tanh_strip(x)
     }
 
     #[inline(always)]

@@ -477,6 +477,15 @@ pub fn map1_shared<F: Float>(x: &Strip<F>, f: impl Fn(F) -> F) -> Strip<F> {
     map1(x, f)
 }
 
+/// `tanh` on every lane, out of line as [`map1_shared`], by [`math::tanh_strip`]: the same
+/// values as `map1_shared(x, elem::tanh)`, with one branch per strip instead of one per lane.
+///
+/// [`math::tanh_strip`]: crate::math::tanh_strip
+#[inline(never)]
+pub fn tanh_shared<F: Float>(x: &Strip<F>) -> Strip<F> {
+    F::tanh_strip(x)
+}
+
 /// [`map1_with`] out of line, as [`map1_shared`].
 #[inline(never)]
 pub fn map1_with_shared<F: Float, C: Copy>(x: &Strip<F>, c: C, f: impl Fn(F, C) -> F) -> Strip<F> {
