@@ -83,8 +83,9 @@ pub struct OpSpec {
     /// Which of the elementwise kernel and its VJP are long (`tanh`, `sin`): a fused loop
     /// calls one shared copy of their strip loop instead of inlining it at every node.
     pub heavy: Heavy,
-    /// A `fuse::<name>(&strip)` that computes the kernel on a whole strip at once, which a
-    /// fused loop calls instead (`tanh_shared`).
+    /// A `fuse::<name>(&strip)` that computes the kernel on a whole strip at once
+    /// (`tanh_shared`): a fused loop calls it instead of the kernel, and `_grad` passes it to
+    /// `reuse::unary_strips` where it computes the op in its operand's buffer.
     pub strip: Option<&'static str>,
 }
 

@@ -16,6 +16,7 @@ use crate::accumulate::Acc;
 use crate::broadcast::Broadcast;
 use crate::error::{Result, TapeError};
 use crate::float::Float;
+use crate::fuse::Strip;
 use crate::tensor::{Tensor, Value, into_dim};
 use ndarray::{Array, ArrayView, Dimension, ShapeBuilder, Zip};
 use num_traits::Zero;
@@ -74,6 +75,23 @@ pub fn ghost<V: Movable>(v: &V) -> Result<V::Ghost> {
 pub fn unary<V: Movable>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> Result<(V, V::Ghost)> {
     let ghost = x.ghost()?;
     Ok((in_place(x, f), ghost))
+}
+
+/// [`unary`] for an op with a strip kernel (`tanh`): `strip` computes on a strip of
+/// contiguous elements what `f` does on each (see
+/// [`Value::map_strips_mut`](crate::tensor::Value::map_strips_mut)).
+///
+/// # Errors
+/// Never.
+pub fn unary_strips<V: Movable>(
+    x: V,
+    strip: impl Fn(&Strip<V::Elem>) -> Strip<V::Elem>,
+    f: impl Fn(V::Elem) -> V::Elem,
+) -> Result<(V, V::Ghost)> {
+    let ghost = x.ghost()?;
+    let mut x = x;
+    x.map_strips_mut(strip, f);
+    Ok((x, ghost))
 }
 
 /// [`unary`] for an op with a constant argument `c` (`powi`'s exponent).

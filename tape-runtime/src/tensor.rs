@@ -7,6 +7,7 @@
 
 use crate::error::{Result, TapeError};
 use crate::float::Float;
+use crate::fuse::{LANES, Strip};
 use ndarray::{Array, ArrayBase, ArrayView, Data, Dimension, Ix0, Zip};
 use std::fmt::Debug;
 
@@ -45,6 +46,16 @@ pub trait Value: Tensor<Owned = Self> + Clone + Debug {
 
     /// Zeros of the same shape.
     fn zeros_like(&self) -> Self;
+
+    /// `f` applied to every element in place, a strip of [`LANES`] contiguous elements at a
+    /// time through `strip`, which computes on a strip what `f` does on each element (as
+    /// [`fuse::tanh_shared`](crate::fuse::tanh_shared) does `tanh`); `f` for the rest, and
+    /// for every element of an array not contiguous in memory.
+    fn map_strips_mut(
+        &mut self,
+        strip: impl Fn(&Strip<Self::Elem>) -> Strip<Self::Elem>,
+        f: impl Fn(Self::Elem) -> Self::Elem,
+    );
 
     /// `self[i] = f(self[i])`.
     fn map_mut(&mut self, f: impl FnMut(Self::Elem) -> Self::Elem);
@@ -128,6 +139,10 @@ impl<F: Float> Value for F {
         *self = f(*self);
     }
 
+    fn map_strips_mut(&mut self, _strip: impl Fn(&Strip<F>) -> Strip<F>, f: impl Fn(F) -> F) {
+        *self = f(*self);
+    }
+
     fn filled_like<T: Tensor<Elem = F, Dim = Ix0>>(_like: &T, fill: F) -> F {
         fill
     }
@@ -188,6 +203,22 @@ impl<F: Float, D: Dimension> Value for Array<F, D> {
 
     fn map_mut(&mut self, mut f: impl FnMut(F) -> F) {
         self.mapv_inplace(&mut f);
+    }
+
+    fn map_strips_mut(&mut self, strip: impl Fn(&Strip<F>) -> Strip<F>, f: impl Fn(F) -> F) {
+        let Some(xs) = self.as_slice_memory_order_mut() else {
+            self.mapv_inplace(f);
+            return;
+        };
+        let mut strips = xs.chunks_exact_mut(LANES);
+        for chunk in &mut strips {
+            if let Ok(chunk) = <&mut Strip<F>>::try_from(chunk) {
+                *chunk = strip(chunk);
+            }
+        }
+        for x in strips.into_remainder() {
+            *x = f(*x);
+        }
     }
 
     fn filled_like<T: Tensor<Elem = F, Dim = D>>(like: &T, fill: F) -> Self {

@@ -9,7 +9,7 @@
 //! product's ghost under its name:
 //!
 //! ```text
-//! let (__tape_v3, __tape_v2) = at!(reuse::unary(__tape_v2, elem::tanh), 3, None);
+//! let (__tape_v3, __tape_v2) = at!(reuse::unary_strips(__tape_v2, fuse::tanh_shared, elem::tanh), 3, None);
 //! ```
 //!
 //! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
@@ -29,7 +29,7 @@ use super::fuse::{Group, uses};
 use super::{idents, name_literal, runtime, scalar_path, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use std::collections::HashMap;
 
 /// Where `_grad` moves arrays into kernels.
@@ -270,10 +270,14 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     });
     let cfg: Vec<_> = (0..configs.len()).map(|i| idents::config(id, i)).collect();
     let f = quote!(#rt::ops::elem::#kernel);
-    let call = match (args.len(), k, cfg.first()) {
-        (1, _, None) => quote!(#rt::reuse::unary(#moved, #f)),
-        (1, _, Some(c)) => quote!(#rt::reuse::unary_with(#moved, #c, #f)),
-        (_, 0, _) => {
+    let call = match (args.len(), k, cfg.first(), op.strip) {
+        (1, _, None, Some(strip)) => {
+            let strip = format_ident!("{}", strip);
+            quote!(#rt::reuse::unary_strips(#moved, #rt::fuse::#strip, #f))
+        }
+        (1, _, None, None) => quote!(#rt::reuse::unary(#moved, #f)),
+        (1, _, Some(c), _) => quote!(#rt::reuse::unary_with(#moved, #c, #f)),
+        (_, 0, _, _) => {
             let b = value_ref(tape, args[1]);
             let op_name = op.name;
             quote!(#rt::reuse::into_lhs(#moved, #b, #op_name, #f))

@@ -279,7 +279,8 @@ pub fn cos_vjp<T: Tensor>(
     unary_vjp("cos", g, x, y, dx, elem::cos_vjp)
 }
 
-/// `y = tanh x`, by [`math::tanh`](crate::math::tanh) (within 2 ulp, vectorizable). PyTorch
+/// `y = tanh x`, by [`math::tanh`](crate::math::tanh) (within 2 ulp), a strip of
+/// contiguous elements at a time ([`math::tanh_strip`](crate::math::tanh_strip)). PyTorch
 /// `torch.tanh`, JAX `jnp.tanh`.
 ///
 /// ```
@@ -290,7 +291,9 @@ pub fn cos_vjp<T: Tensor>(
 /// # Errors
 /// Never.
 pub fn tanh<T: Tensor>(x: &T) -> Result<T::Owned> {
-    Ok(map(x, elem::tanh))
+    let mut y = x.to_value();
+    y.map_strips_mut(crate::fuse::tanh_shared, elem::tanh);
+    Ok(y)
 }
 
 /// VJP of [`tanh`]: `x̄ = ḡ·(1 − y²)`.
@@ -439,7 +442,7 @@ pub fn gelu_vjp<T: Tensor>(
 mod tests {
     use super::super::testing::{check_fd1, det, vjp1};
     use super::*;
-    use ndarray::{Array1, array};
+    use ndarray::{Array1, Array2, Axis, Slice, array};
 
     fn grad_at(
         fwd: fn(&ndarray::ArrayD<f64>) -> Result<ndarray::ArrayD<f64>>,
@@ -600,6 +603,25 @@ mod tests {
                 (t32 - (v as f32).tanh()).abs() <= f32::EPSILON,
                 "tanh({v}_f32)"
             );
+        }
+    }
+
+    #[test]
+    fn tanh_of_arrays_is_tanh_of_each_element_whatever_the_layout() {
+        // 3×7: two whole strips and 5 elements left; its transpose is not contiguous in
+        // standard order but is in memory; a column step of 2 is neither.
+        let x = Array2::from_shape_fn((3, 7), |(i, j)| (i as f64 - 1.0) * 0.9 + j as f64 * 0.13);
+        let wide = Array2::from_shape_fn((3, 14), |(i, j)| i as f64 * 0.4 - j as f64 * 0.2);
+        let strided = wide.slice_axis(Axis(1), Slice::new(0, None, 2));
+        for view in [x.view(), x.t(), strided] {
+            let y = tanh(&view).unwrap();
+            for (t, v) in y.iter().zip(view.iter()) {
+                assert_eq!(t.to_bits(), crate::math::tanh(*v).to_bits(), "tanh({v})");
+            }
+            let (moved, _) =
+                crate::reuse::unary_strips(view.to_owned(), crate::fuse::tanh_shared, elem::tanh)
+                    .unwrap();
+            assert_eq!(moved, y);
         }
     }
 }
