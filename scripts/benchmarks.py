@@ -273,9 +273,8 @@ def main():
         "",
         "The generated code computes `tanh`, `exp` and the logistic function with `tape::math`",
         "(no libm call; within 1–2 ulp of glibc), the hand-written code with `f64::tanh` and",
-        "`f64::exp` (glibc). The portable x86-64 build above has SSE2 only, two lanes, in which",
-        "`exp` vectorizes and `tanh` stays scalar, while glibc picks an FMA implementation at run",
-        "time.",
+        "`f64::exp` (glibc). The portable x86-64 build above has SSE2 only, two lanes, while",
+        "glibc picks an FMA implementation at run time.",
     ]
     if faults:
         lines += [

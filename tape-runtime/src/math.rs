@@ -2,13 +2,14 @@
 //! vectorize.
 //!
 //! libm's `exp` and `tanh` are opaque calls: a loop that makes them runs one element at a time.
-//! These are branch-free (every path computed, the answer selected), built from additions,
-//! multiplications, divisions and integer shifts on the float's bits, which LLVM can turn into
-//! SIMD code: `exp` and the logistic function vectorize on plain SSE2, `tanh` with AVX2. On
-//! SSE2 LLVM's cost model keeps `tanh` scalar and turns its select into a branch, which costs
-//! less than vector code when the branch is predictable (3.6 ns an element on the benchmark
-//! machine of `BENCHMARKS.md`; a form with the divisions merged, which SSE2 code vectorizes,
-//! takes 6 ns) and more when it is not (12 ns; glibc 17 ns). `exp` reduces `x = k·ln 2 + r` in two parts (Cody–Waite) and approximates `eʳ`
+//! These are built from additions, multiplications, divisions and integer shifts on the
+//! float's bits, which LLVM turns into SIMD code. `exp` and the logistic function are
+//! branch-free (every path computed, the answer selected). `tanh` chooses between two formulas
+//! by the size of its argument, and a loop of it stays scalar on plain SSE2 (LLVM's cost model
+//! declines it even written branch-free), so arrays and fused loops call [`tanh_strip`], which
+//! chooses once per strip of values and vectorizes.
+//!
+//! `exp` reduces `x = k·ln 2 + r` in two parts (Cody–Waite) and approximates `eʳ`
 //! by a rational function in `r` (the Remez coefficients of fdlibm's `e_exp.c`); `tanh` uses a
 //! rational approximation near 0 and `1 − 2/(e^{2|x|} + 1)` beyond (the coefficients of
 //! Cephes' `tanh.c`).
