@@ -79,7 +79,7 @@ pub fn unary<V: Movable>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> Result<(V, V::
 
 /// [`unary`] for an op with a strip kernel (`tanh`): `strip` computes on a strip of
 /// contiguous elements what `f` does on each (see
-/// [`Value::map_strips_mut`](crate::tensor::Value::map_strips_mut)).
+/// [`Value::map_strips_mut`]).
 ///
 /// # Errors
 /// Never.
