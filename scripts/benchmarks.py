@@ -241,10 +241,18 @@ def speed_table(rows):
     return lines
 
 
+def fault_table(faults):
+    """Page faults per evaluation, per workload and implementation."""
+    lines = ["| workload | forward | generated `_grad` | hand-written |", "|---|---|---|---|"]
+    for group, cells in faults:
+        lines.append(f"| {group} | " + " | ".join("?" if c is None else f"{c:.0f}" for c in cells) + " |")
+    return lines
+
+
 def main():
     quick = "--quick" in sys.argv
     checks, rows, faults = speed(quick)
-    native_rows = speed(quick, native=True)[1] if "--native" in sys.argv else []
+    _, native_rows, native_faults = speed(quick, native=True) if "--native" in sys.argv else ([], [], [])
     peer_checks, peer_rows = peers(quick) if "--no-peers" not in sys.argv else ([], [])
     native_peer_rows = peers(quick, native=True)[1] if peer_rows and "--native" in sys.argv else []
     matmul_rows = matmuls(quick) if "--no-peers" not in sys.argv else []
@@ -287,11 +295,8 @@ def main():
             "above it, so the same code pays this in one run and not in another, the generated and",
             "the hand-written gradient alike (they allocate the same, `tests/allocations.rs`).",
             "",
-            "| workload | forward | generated `_grad` | hand-written |",
-            "|---|---|---|---|",
+            *fault_table(faults),
         ]
-        for group, cells in faults:
-            lines.append(f"| {group} | " + " | ".join("?" if c is None else f"{c:.0f}" for c in cells) + " |")
     if native_rows:
         lines += [
             "",
@@ -301,6 +306,10 @@ def main():
             "its own run:",
             "",
             *speed_table(native_rows),
+            "",
+            "Page faults per evaluation in this run:",
+            "",
+            *fault_table(native_faults),
         ]
     if peer_rows:
         lines += [
