@@ -238,6 +238,12 @@ impl OpSpec {
         proc_macro2::Ident::new(self.kernel, proc_macro2::Span::call_site())
     }
 
+    /// The strip kernel's name, `tanh_shared`, for an op that has one.
+    pub fn strip_ident(&self) -> Option<proc_macro2::Ident> {
+        self.strip
+            .map(|strip| proc_macro2::Ident::new(strip, proc_macro2::Span::call_site()))
+    }
+
     /// The kernel's VJP's name: `add_vjp`.
     pub fn vjp_ident(&self) -> proc_macro2::Ident {
         proc_macro2::Ident::new(

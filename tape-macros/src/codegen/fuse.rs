@@ -448,11 +448,8 @@ pub fn emit_forward(
         // them make that superlinear.
         let f = quote!(#rt::ops::elem::#kernel);
         let shared = op.heavy.kernel();
-        let call = match (args.len(), cfg.len(), op.strip, shared) {
-            (1, 0, Some(strip), _) => {
-                let strip = format_ident!("{}", strip);
-                quote!(#rt::fuse::#strip(#(#ops,)*))
-            }
+        let call = match (args.len(), cfg.len(), op.strip_ident(), shared) {
+            (1, 0, Some(strip), _) => quote!(#rt::fuse::#strip(#(#ops,)*)),
             (1, 0, None, false) => quote!(#rt::fuse::map1(#(#ops,)* #f)),
             (1, 0, None, true) => quote!(#rt::fuse::map1_shared(#(#ops,)* #f)),
             (1, _, _, false) => quote!(#rt::fuse::map1_with(#(#ops,)* #(#cfg,)* #f)),

@@ -29,7 +29,7 @@ use super::fuse::{Group, uses};
 use super::{idents, name_literal, runtime, scalar_path, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use std::collections::HashMap;
 
 /// Where `_grad` moves arrays into kernels.
@@ -270,9 +270,8 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     });
     let cfg: Vec<_> = (0..configs.len()).map(|i| idents::config(id, i)).collect();
     let f = quote!(#rt::ops::elem::#kernel);
-    let call = match (args.len(), k, cfg.first(), op.strip) {
+    let call = match (args.len(), k, cfg.first(), op.strip_ident()) {
         (1, _, None, Some(strip)) => {
-            let strip = format_ident!("{}", strip);
             quote!(#rt::reuse::unary_strips(#moved, #rt::fuse::#strip, #f))
         }
         (1, _, None, None) => quote!(#rt::reuse::unary(#moved, #f)),
