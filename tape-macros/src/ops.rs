@@ -87,6 +87,10 @@ pub struct OpSpec {
     /// (`tanh_shared`): a fused loop calls it instead of the kernel, and `_grad` passes it to
     /// `reuse::unary_strips` where it computes the op in its operand's buffer.
     pub strip: Option<&'static str>,
+    /// A few instructions an element (`add`, `mul`): where a fused loop's backward pass reads
+    /// such a member and has its operands' strips at hand, it computes the member again
+    /// rather than keep a copy of it (the steps of a chain keep half as much).
+    pub cheap: bool,
 }
 
 /// Which halves of an elementwise op a fused loop calls out of line, so that a chain of many
@@ -138,6 +142,7 @@ const fn op(
         returns_option: false,
         heavy: Heavy::Neither,
         strip: None,
+        cheap: false,
     }
 }
 
@@ -228,6 +233,14 @@ impl OpSpec {
         }
     }
 
+    /// The same row, for an op of a few instructions an element.
+    const fn cheap(self) -> OpSpec {
+        OpSpec {
+            cheap: true,
+            ..self
+        }
+    }
+
     /// The same row, computed by kernel `kernel`.
     const fn kernel(self, kernel: &'static str) -> OpSpec {
         OpSpec { kernel, ..self }
@@ -277,11 +290,11 @@ const USIZE: &[Config] = &[Config::Usize];
 #[rustfmt::skip]
 pub static OPS: &[OpSpec] = &[
     // arithmetic
-    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(NOTHING),
-    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(NOTHING),
-    op("mul", "arith", &[Binary("*")], 2, NONE).elementwise(OPERANDS),
+    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(NOTHING).cheap(),
+    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(NOTHING).cheap(),
+    op("mul", "arith", &[Binary("*")], 2, NONE).elementwise(OPERANDS).cheap(),
     op("div", "arith", &[Binary("/")], 2, NONE).elementwise(OPERANDS),
-    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(NOTHING),
+    op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(NOTHING).cheap(),
     // unary
     // `exp(&x)` computes with `math::exp`, which vectorizes; `x.exp()` as the method does, so
     // that `f_grad(x).value` is exactly `f(x)`. Likewise `tanh`.

@@ -112,6 +112,9 @@ pub struct Group {
     pub outputs: Vec<NodeId>,
     /// Members whose values the backward loop reads from the group's buffer.
     pub saved: Vec<NodeId>,
+    /// Members whose values the backward loop reads and computes again from operands it has
+    /// at hand (cheap ops of saved members and inputs), in tape order.
+    pub recomputed: Vec<NodeId>,
     /// Outputs whose values the backward loop reads: from their arrays, not a second copy.
     pub read_outputs: Vec<NodeId>,
     /// For each output, the inputs it depends on (indices into `inputs`): one of them must
@@ -251,16 +254,24 @@ fn group(tape: &Tape, reached: &[bool], last_read: &[usize], members: Vec<NodeId
     let mut inputs = Vec::new();
     let mut scalars = Vec::new();
     let mut saved = BTreeSet::new();
+    // Inputs and scalars that the backward loop reads for some VJP.
+    let mut read_back = BTreeSet::new();
     for m in &members {
         let NodeKind::Op { op, args, .. } = &tape.node(*m).kind else {
             continue;
         };
         for a in args {
-            if set.contains(a) {
-                if op.reads.operands() && reached[m.0] {
+            if op.reads.operands() && reached[m.0] {
+                if set.contains(a) {
                     saved.insert(*a);
+                } else {
+                    read_back.insert(*a);
                 }
-            } else if tape.node(*a).scalar {
+            }
+            if set.contains(a) {
+                continue;
+            }
+            if tape.node(*a).scalar {
                 if !scalars.contains(a) {
                     scalars.push(*a);
                 }
@@ -292,6 +303,29 @@ fn group(tape: &Tape, reached: &[bool], last_read: &[usize], members: Vec<NodeId
         .collect();
     let (read_outputs, saved): (Vec<NodeId>, Vec<NodeId>) =
         saved.into_iter().partition(|m| outputs.contains(m));
+    // A member the backward loop has: one it reads back (kept, or itself computed again
+    // before, in tape order) or an output's array; an input or scalar some VJP reads.
+    let at_hand = |a: &NodeId| {
+        if set.contains(a) {
+            saved.contains(a) || read_outputs.contains(a)
+        } else {
+            read_back.contains(a)
+        }
+    };
+    let recomputed: Vec<NodeId> = saved
+        .iter()
+        .copied()
+        .filter(|m| match &tape.node(*m).kind {
+            NodeKind::Op { op, args, configs } => {
+                op.cheap && configs.is_empty() && args.iter().all(at_hand)
+            }
+            _ => false,
+        })
+        .collect();
+    let saved = saved
+        .into_iter()
+        .filter(|m| !recomputed.contains(m))
+        .collect();
     Group {
         output_deps: outputs
             .iter()
@@ -302,6 +336,7 @@ fn group(tape: &Tape, reached: &[bool], last_read: &[usize], members: Vec<NodeId
         inputs,
         scalars,
         saved,
+        recomputed,
         read_outputs,
     }
 }
@@ -385,6 +420,36 @@ fn operand(tape: &Tape, group: &Group, a: NodeId) -> TokenStream {
     }
 }
 
+/// `let e<m> = …;`: member `m` over the strip, from its operands' strips.
+fn member_strip(tape: &Tape, group: &Group, m: NodeId) -> TokenStream {
+    let rt = runtime();
+    let elem = tape.elem.tokens();
+    let node = tape.node(m);
+    let NodeKind::Op { op, args, configs } = &node.kind else {
+        return TokenStream::new();
+    };
+    let kernel = op.kernel_ident();
+    let e = element(m);
+    let ops = args.iter().map(|a| operand(tape, group, *a));
+    let cfg = (0..configs.len()).map(|k| idents::config(m, k));
+    // One call per node with the op's function item, no closure and no loop here: rustc
+    // checks a closure or a loop together with its enclosing function, and thousands of
+    // them make that superlinear.
+    let f = quote!(#rt::ops::elem::#kernel);
+    let shared = op.heavy.kernel();
+    let call = match (args.len(), cfg.len(), op.strip_ident(), shared) {
+        (1, 0, Some(strip), _) => quote!(#rt::fuse::#strip(#(#ops,)*)),
+        (1, 0, None, false) => quote!(#rt::fuse::map1(#(#ops,)* #f)),
+        (1, 0, None, true) => quote!(#rt::fuse::map1_shared(#(#ops,)* #f)),
+        (1, _, _, false) => quote!(#rt::fuse::map1_with(#(#ops,)* #(#cfg,)* #f)),
+        (1, _, _, true) => quote!(#rt::fuse::map1_with_shared(#(#ops,)* #(#cfg,)* #f)),
+        _ => quote!(#rt::fuse::map2(#(#ops,)* #f)),
+    };
+    quote_spanned! {node.span=>
+        let #e: #rt::fuse::Strip<#elem> = #call;
+    }
+}
+
 /// The group's forward code: the fused loop, or (`unfused`, an expression that returns) the
 /// whole gradient computed op by op.
 ///
@@ -433,33 +498,7 @@ pub fn emit_forward(
         }
     }
     // The loop body: every member over the strip, in tape order.
-    let mut body = Vec::new();
-    for m in &group.members {
-        let node = tape.node(*m);
-        let NodeKind::Op { op, args, configs } = &node.kind else {
-            continue;
-        };
-        let kernel = op.kernel_ident();
-        let e = element(*m);
-        let ops = args.iter().map(|a| operand(tape, group, *a));
-        let cfg = (0..configs.len()).map(|k| idents::config(*m, k));
-        // One call per node with the op's function item, no closure and no loop here: rustc
-        // checks a closure or a loop together with its enclosing function, and thousands of
-        // them make that superlinear.
-        let f = quote!(#rt::ops::elem::#kernel);
-        let shared = op.heavy.kernel();
-        let call = match (args.len(), cfg.len(), op.strip_ident(), shared) {
-            (1, 0, Some(strip), _) => quote!(#rt::fuse::#strip(#(#ops,)*)),
-            (1, 0, None, false) => quote!(#rt::fuse::map1(#(#ops,)* #f)),
-            (1, 0, None, true) => quote!(#rt::fuse::map1_shared(#(#ops,)* #f)),
-            (1, _, _, false) => quote!(#rt::fuse::map1_with(#(#ops,)* #(#cfg,)* #f)),
-            (1, _, _, true) => quote!(#rt::fuse::map1_with_shared(#(#ops,)* #(#cfg,)* #f)),
-            _ => quote!(#rt::fuse::map2(#(#ops,)* #f)),
-        };
-        body.push(quote_spanned! {node.span=>
-            let #e: #rt::fuse::Strip<#elem> = #call;
-        });
-    }
+    let body = group.members.iter().map(|m| member_strip(tape, group, *m));
     let saved_elems: Vec<_> = group.saved.iter().map(|s| element(*s)).collect();
     let n_saved = group.saved.len();
     // Each member's type, derived from its operands' as its kernel would.
@@ -656,6 +695,10 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         let (e, v) = (element(*o), value_ref(tape, *o));
         quote!(let #e = #rt::fuse::load(#rt::fuse::slice_or_empty(#v), #base, #len);)
     });
+    let recomputed = group
+        .recomputed
+        .iter()
+        .map(|m| member_strip(tape, group, *m));
     // Every reached member, last to first, over the strip.
     let mut contributions: HashMap<NodeId, Vec<Ident>> = HashMap::new();
     let mut body = Vec::new();
@@ -676,6 +719,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         let vjp = op.vjp_ident();
         let value_or_zero = |n: NodeId| {
             if group.saved.contains(&n)
+                || group.recomputed.contains(&n)
                 || group.read_outputs.contains(&n)
                 || !group.members.contains(&n)
             {
@@ -763,6 +807,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 #(#output_strips)*
                 #(#loads)*
                 #(#output_loads)*
+                #(#recomputed)*
                 #(#body)*
             });
             #(#puts_inputs)*
@@ -803,6 +848,25 @@ mod tests {
         assert!(sizes.len() >= 4, "{sizes:?}");
         assert!(sizes.iter().all(|&n| n <= MAX_MEMBERS), "{sizes:?}");
         assert!(sizes.iter().sum::<usize>() >= 330, "{sizes:?}");
+    }
+
+    #[test]
+    fn the_backward_loop_computes_cheap_members_again() {
+        let (tape, groups) = groups_of(4);
+        let op_of = |m: &NodeId| match &tape.node(*m).kind {
+            NodeKind::Op { op, .. } => op.name,
+            _ => "not an op",
+        };
+        let group = &groups[0];
+        // `mul`'s VJP reads `y`, `x * 1.0` and the sums `t + x`: computed again from `tanh`'s
+        // kept outputs and the input `x`, which the backward loop reads anyway.
+        let saved: Vec<_> = group.saved.iter().map(op_of).collect();
+        assert_eq!(saved, ["tanh"; 4]);
+        let recomputed: Vec<_> = group.recomputed.iter().map(op_of).collect();
+        assert_eq!(recomputed, ["mul", "add", "add", "add"]);
+        // The last sum, the group's output, is read by `sum`, whose VJP reads nothing.
+        assert_eq!(group.outputs.len(), 1);
+        assert!(group.read_outputs.is_empty());
     }
 
     #[test]
