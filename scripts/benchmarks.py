@@ -91,12 +91,15 @@ def peers(quick, native=False):
     """candle (CPU, Var + backward) on the same workloads: `peers/benches/candle.rs`; with
     `native`, everything built for this CPU, in its own target directory."""
     timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
-    env, target = threads(1), ROOT / "peers" / "target"
+    # One thread for candle too: its matrix products otherwise run on every core (rayon's).
+    env, target = dict(threads(1), RAYON_NUM_THREADS="1"), ROOT / "peers" / "target"
     if native:
         target = ROOT / "peers" / "target" / "native"
         env = dict(env, RUSTFLAGS="-C target-cpu=native", CARGO_TARGET_DIR=str(target))
     out = run(["cargo", "bench", "--bench", "candle", "--", *timing], cwd=ROOT / "peers", env=env)
     checks = [line for line in out.stdout.splitlines() if "max relative error" in line]
+    if "candle threads: 1" not in out.stdout:
+        sys.exit("candle did not run on one thread")
     rows = []
     for group in WORKLOADS:
         base = target / "criterion" / f"{group} (peers)"
@@ -111,7 +114,7 @@ def peers(quick, native=False):
 MATMULS = [("W1 X·W1 64x784x128", 64, 784, 128), ("W4 X·W 256x512x512", 256, 512, 512), ("W4 XT·G 512x256x512", 512, 256, 512)]
 KERNELS = [
     "matrixmultiply 1 thread", "matrixmultiply 2 threads", "faer 1 thread", "faer 2 threads",
-    "OpenBLAS 1 thread", "OpenBLAS 2 threads", "candle (gemm)",
+    "OpenBLAS 1 thread", "OpenBLAS 2 threads", "candle (gemm) 1 thread", "candle (gemm) 2 threads",
 ]
 
 
@@ -129,8 +132,9 @@ def threads(n):
 def matmuls(quick):
     """Matrix-product kernels on the workloads' shapes: `peers/benches/matmul.rs`."""
     timing = ["--warm-up-time", "1", "--measurement-time", "3"] if quick else ["--warm-up-time", "3", "--measurement-time", "10"]
-    run(["cargo", "bench", "--bench", "matmul", "--", *timing], cwd=ROOT / "peers", env=threads(1))
+    run(["cargo", "bench", "--bench", "matmul", "--", *timing], cwd=ROOT / "peers", env=dict(threads(1), RAYON_NUM_THREADS="2"))
     run(["cargo", "bench", "--bench", "matmul", "--", *timing, "matrixmultiply"], cwd=ROOT / "peers", env=threads(2))
+    run(["cargo", "bench", "--bench", "matmul", "--", *timing, "candle"], cwd=ROOT / "peers", env=dict(threads(1), RAYON_NUM_THREADS="1"))
     blas = have_openblas()
     if blas:
         for n in (1, 2):
@@ -318,7 +322,9 @@ def main():
             "",
             "`peers/benches/candle.rs`: candle-core (CPU, `Var` + `backward`, Rosenbrock vectorized",
             "with `narrow` since candle has no cheap scalar indexing), timed in its own criterion run",
-            "beside the generated and hand-written gradients. Candle's gradients are checked first:",
+            "beside the generated and hand-written gradients, all on one thread (`RAYON_NUM_THREADS=1`:",
+            "by default candle runs its matrix products on every core). Candle's gradients are",
+            "checked first:",
             "",
             *[f"  - {c}" for c in peer_checks],
             "",
@@ -349,7 +355,8 @@ def main():
             "`blas` feature the system's OpenBLAS (Debian's `libopenblas-dev`, threads from",
             "`OPENBLAS_NUM_THREADS`). matrixmultiply at 2 threads is its `threading` feature",
             "(`MATMUL_NUM_THREADS=2`), which tape does not enable: an application that wants it adds",
-            "the feature to its own build.",
+            "the feature to its own build. candle multiplies with the `gemm` crate, on as many threads",
+            "as `RAYON_NUM_THREADS` says, by default one per core.",
             "",
             "faer's kernel is faster on these products, but it is not the default: in the portable",
             "build the SSE2 code that runs after it, the elementwise loops, runs up to 3× slower (W4's",

@@ -2,7 +2,11 @@
 //! generated `_grad` and the hand-written gradient, in the same criterion run. Candle's
 //! gradients are checked against the hand-written ones before timing.
 //!
-//! `cd peers && cargo bench --bench candle`
+//! Candle runs its matrix products on as many threads as `RAYON_NUM_THREADS` says, by default
+//! one per core, and tape's and the hand-written gradients on one: `scripts/benchmarks.py`
+//! compares them on one thread each.
+//!
+//! `cd peers && RAYON_NUM_THREADS=1 cargo bench --bench candle`
 
 use candle_core::{D, Device, Tensor, Var};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -150,6 +154,7 @@ fn compare<A, B, C>(
 }
 
 fn benches(c: &mut Criterion) {
+    println!("candle threads: {}", candle_core::utils::get_num_threads());
     let mut run = || -> Result<()> {
         let w = Mlp::new();
         let v = w.by_hand();

@@ -1,9 +1,10 @@
 //! Matrix-product kernels on the workloads' shapes: ndarray's `dot` (matrixmultiply, on as
 //! many threads as `MATMUL_NUM_THREADS` says; with the `blas` feature, the system's OpenBLAS on
-//! `OPENBLAS_NUM_THREADS`), faer (one thread and two) and candle (the `gemm` crate, its default
-//! threads). GFLOP/s are computed from the medians by `scripts/benchmarks.py`, which runs this
-//! four times: `MATMUL_NUM_THREADS=1`, then `=2` for matrixmultiply alone, then with the
-//! `blas` feature for OpenBLAS alone at 1 and 2 threads.
+//! `OPENBLAS_NUM_THREADS`), faer (one thread and two) and candle (the `gemm` crate, on as many
+//! threads as `RAYON_NUM_THREADS` says, by default one per core). GFLOP/s are computed from the
+//! medians by `scripts/benchmarks.py`, which runs this five times: `MATMUL_NUM_THREADS=1`, then
+//! `=2` for matrixmultiply alone, `RAYON_NUM_THREADS=1` for candle alone, then with the `blas`
+//! feature for OpenBLAS alone at 1 and 2 threads.
 //!
 //! `cd peers && MATMUL_NUM_THREADS=1 cargo bench --bench matmul`
 
@@ -33,6 +34,10 @@ fn benches(c: &mut Criterion) {
     let ndarray_dot = match threads.as_str() {
         "1" => format!("{kernel} 1 thread"),
         n => format!("{kernel} {n} threads"),
+    };
+    let candle = match candle_core::utils::get_num_threads() {
+        1 => "candle (gemm) 1 thread".to_string(),
+        n => format!("candle (gemm) {n} threads"),
     };
     for &(name, m, k, n) in SHAPES {
         let a = workloads::matrix(m, k, 1);
@@ -89,7 +94,7 @@ fn benches(c: &mut Criterion) {
                 )
             })
         });
-        group.bench_function("candle (gemm)", |bench| {
+        group.bench_function(&candle, |bench| {
             bench.iter(|| black_box(&ca).matmul(black_box(&cb)).expect("candle"))
         });
         group.finish();
