@@ -72,6 +72,7 @@ pub use tape_macros::differentiable;
 pub use tape_runtime::{
     Acc, Accumulate, AnyTensor, Float, Input, NodeInfo, NodeLabel, Tape, TapeError, Tensor, Value,
     add_grad_all, add_grad_dense, functions, gradcheck, graphviz, ops, sparse_from_dense,
+    workspace,
 };
 
 /// Everything a differentiable function needs: the attribute, the op functions, the runtime

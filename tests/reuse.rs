@@ -211,3 +211,23 @@ fn fused_groups_write_into_an_input_they_read_last() {
     assert_grad_close("∂/∂w vs op by op", &g.w, &recorded2(&recorded, 0), 1e-15);
     assert_grad_close("∂/∂c vs op by op", &g.c, &recorded1(&recorded, 2), 1e-15);
 }
+
+// A product large enough for the workspace: its cotangent's buffer is kept after the first
+// gradient and the next gradient's product is computed into it (stale values and all).
+#[test]
+fn a_products_buffer_is_kept_for_the_next_gradient() {
+    let x = mat2(160, 4, 11, -1.0, 1.0);
+    let w = mat2(4, 128, 12, -1.0, 1.0);
+    tape::workspace::clear();
+    let first = summed_tanh_grad(&w, &x).unwrap();
+    assert_eq!(tape::workspace::held_bytes(), 160 * 128 * 8);
+    let second = summed_tanh_grad(&w, &x).unwrap();
+    assert_eq!(tape::workspace::held_bytes(), 160 * 128 * 8);
+    assert_eq!(first, second);
+    assert_eq!(second.value, summed_tanh(&w, &x));
+    let t = x.dot(&w).mapv(f64::tanh);
+    check_analytic("∂/∂w", &second.w, &x.t().dot(&t.mapv(|t| 1.0 - t * t)));
+    check_fd("∂/∂w", &second.w, &w, |w| summed_tanh(w, &x));
+    tape::workspace::clear();
+    assert_eq!(tape::workspace::held_bytes(), 0);
+}

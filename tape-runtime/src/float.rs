@@ -1,9 +1,11 @@
 //! The element types tape differentiates: `f32` and `f64`.
 
 use crate::math;
+use crate::workspace::Buffers;
 use ndarray::NdFloat;
 #[cfg(feature = "faer")]
 use ndarray::{Array2, ArrayView2};
+use std::cell::RefCell;
 use std::iter::Sum;
 
 /// A floating-point element type: `f32` or `f64`.
@@ -39,6 +41,10 @@ pub trait Float: NdFloat + Default + Sum + 'static {
     /// ([`reuse::ghost`](crate::reuse::ghost)).
     fn static_zero() -> &'static Self;
 
+    /// Runs `f` on the calling thread's [`workspace`](crate::workspace) buffers of this type;
+    /// `None` while the thread is ending or the buffers are in use further up the stack.
+    fn with_workspace<R>(f: impl FnOnce(&mut Buffers<Self>) -> R) -> Option<R>;
+
     /// `a · b` by faer's kernel, or `None` where ndarray's `dot` should do it (see
     /// [`gemm`](crate::gemm)).
     #[cfg(feature = "faer")]
@@ -50,6 +56,16 @@ impl Float for f32 {
 
     fn static_zero() -> &'static f32 {
         &0.0
+    }
+
+    fn with_workspace<R>(f: impl FnOnce(&mut Buffers<f32>) -> R) -> Option<R> {
+        thread_local! {
+            static BUFFERS: RefCell<Buffers<f32>> = const { RefCell::new(Buffers::new()) };
+        }
+        BUFFERS
+            .try_with(|b| b.try_borrow_mut().ok().map(|mut b| f(&mut b)))
+            .ok()
+            .flatten()
     }
 
     fn from_f64(value: f64) -> Self {
@@ -96,6 +112,16 @@ impl Float for f64 {
 
     fn static_zero() -> &'static f64 {
         &0.0
+    }
+
+    fn with_workspace<R>(f: impl FnOnce(&mut Buffers<f64>) -> R) -> Option<R> {
+        thread_local! {
+            static BUFFERS: RefCell<Buffers<f64>> = const { RefCell::new(Buffers::new()) };
+        }
+        BUFFERS
+            .try_with(|b| b.try_borrow_mut().ok().map(|mut b| f(&mut b)))
+            .ok()
+            .flatten()
     }
 
     fn from_f64(value: f64) -> Self {

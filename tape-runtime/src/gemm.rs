@@ -21,6 +21,8 @@
 //! first release build on two cores.
 
 use crate::float::Float;
+use crate::workspace;
+use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
 
 /// Products with fewer multiply-adds than this stay with ndarray, whose overhead is smaller.
@@ -28,10 +30,25 @@ use ndarray::{Array2, ArrayView2};
 const MIN_WORK: usize = 32 * 32 * 32;
 
 /// `a · b` for `a: [m, k]`, `b: [k, n]` (the caller has checked that the inner sizes agree).
+///
+/// A large product is computed into a [`workspace`](crate::workspace) buffer of its size
+/// where the thread keeps one, by the same kernel as ndarray's `dot`, into the same layout.
 pub fn matmul<F: Float>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>) -> Array2<F> {
     #[cfg(feature = "faer")]
     if let Some(out) = F::faer_matmul(a, b) {
         return out;
+    }
+    // `dot` writes a column-major result for two column-major operands: left to it.
+    let column_major = a.strides()[0] == 1 && b.strides()[0] == 1;
+    let (m, n) = (a.nrows(), b.ncols());
+    if !column_major {
+        if let Some(mut out) = workspace::take::<F>(m * n)
+            .and_then(|buffer| Array2::from_shape_vec((m, n), buffer).ok())
+        {
+            // β = 0: the kernel writes every element without reading the stale ones.
+            general_mat_mul(F::one(), &a, &b, F::zero(), &mut out);
+            return out;
+        }
     }
     a.dot(&b)
 }
@@ -133,5 +150,27 @@ mod tests {
             .iter()
             .fold(0.0_f64, |w, d| w.max(d.abs()));
         assert!(worst < 1e-12, "strided rows: {worst:e}");
+    }
+
+    #[cfg(not(feature = "faer"))]
+    #[test]
+    fn a_kept_buffer_of_stale_values_gives_the_same_product_as_dot() {
+        // 128·160 elements: large enough to be kept.
+        let (a, b) = (matrix(128, 40, 0.7), matrix(40, 160, 0.8));
+        crate::workspace::clear();
+        crate::workspace::give(Array2::<f64>::from_elem((160, 128), f64::NAN));
+        let kept = crate::workspace::held_bytes();
+        assert_eq!(kept, 128 * 160 * 8);
+        let got = matmul(a.view(), b.view());
+        assert_eq!(crate::workspace::held_bytes(), 0, "the buffer was not used");
+        assert!(got.is_standard_layout());
+        assert_eq!(got, a.dot(&b));
+        // Two column-major operands: `dot`'s column-major result, not the kept buffer.
+        let (at, bt) = (matrix(40, 128, 0.9), matrix(160, 40, 1.0));
+        crate::workspace::give(Array2::<f64>::from_elem((128, 160), f64::NAN));
+        let got = matmul(at.t(), bt.t());
+        assert_eq!(crate::workspace::held_bytes(), kept);
+        assert_eq!(got, at.t().dot(&bt.t()));
+        crate::workspace::clear();
     }
 }

@@ -9,6 +9,7 @@
 //! - [`fuse`]: helpers for the fused elementwise loops of `_grad`;
 //! - [`gemm`]: the matrix product behind `dot` (matrixmultiply; faer or OpenBLAS by feature);
 //! - [`math`]: `exp`, `tanh` and the logistic function without libm calls, so loops vectorize;
+//! - [`workspace`]: buffers of large matrix products, kept per thread between gradients;
 //! - [`gradcheck`]: central differences in `f64`, for tests.
 //!
 //! Most users never name this crate: `tape::prelude` brings what a differentiable function
@@ -38,6 +39,7 @@ pub mod ops;
 pub mod reuse;
 pub mod tape;
 pub mod tensor;
+pub mod workspace;
 
 pub use accumulate::{
     Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, slot, slot_opt,

@@ -6,6 +6,7 @@ use crate::error::{Result, TapeError};
 use crate::float::Float;
 use crate::gemm::matmul;
 use crate::tensor::{Tensor, Value, check_same_shape, into_dim, view_into_dim};
+use crate::workspace;
 use ndarray::{
     Array, Array1, Array2, ArrayBase, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Data, Dimension,
     Ix1, Ix2, IxDyn, Zip,
@@ -49,10 +50,13 @@ fn mm_grads<F: Float>(
         g.shape(),
         &[a.nrows(), b.ncols()],
     )?;
-    Ok((
+    let grads = (
         want.0.then(|| matmul(g.view(), b.t())),
         want.1.then(|| matmul(a.t(), g.view())),
-    ))
+    );
+    // The cotangent's last use: its buffer serves the next product of its size.
+    workspace::give(g);
+    Ok(grads)
 }
 
 // y = A·x, A: [m, k], x: [k]: Ā = ḡ ⊗ x, x̄ = Aᵀ·ḡ.
