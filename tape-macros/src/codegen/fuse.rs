@@ -24,7 +24,9 @@
 //! ```
 //!
 //! The reverse sweep gets one block for the group, the backward loop over the same strips:
-//! member cotangents as strips, each input's gradient summed into one buffer. Inputs must be
+//! member cotangents as strips, each input's gradient summed into one buffer. A cheap member
+//! whose value it reads (`y = t ⊙ x` for the next step's product) it computes again from the
+//! kept `t` and the input `x` rather than keep a copy. Inputs must be
 //! contiguous and of the group's shape, or broadcast along leading axes (a bias row, read
 //! cyclically); otherwise `_grad` returns what `f_vjp` computes op by op (or, for functions
 //! without one, a nested copy of its plain body), with the array kernels, which also report
