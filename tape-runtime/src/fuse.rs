@@ -240,6 +240,13 @@ fn load_rest<F: Float>(x: &[F], base: usize, len: usize) -> Strip<F> {
     let period = x.len();
     if period > 0 {
         let mut i = base % period;
+        // A whole strip within one period of a broadcast row (a bias of 128 values): a copy.
+        if base + LANES <= len {
+            if let Some(run) = x.get(i..i + LANES) {
+                strip.copy_from_slice(run);
+                return strip;
+            }
+        }
         for v in strip.iter_mut().take(len.saturating_sub(base)) {
             *v = x[i];
             i = if i + 1 == period { 0 } else { i + 1 };
@@ -286,6 +293,14 @@ fn add_to_rest<F: Float>(total: &mut [F], strip: &Strip<F>, base: usize, len: us
     let period = total.len();
     if period > 0 {
         let mut i = base % period;
+        if base + LANES <= len {
+            if let Some(run) = total.get_mut(i..i + LANES) {
+                for (t, s) in run.iter_mut().zip(strip) {
+                    *t += *s;
+                }
+                return;
+            }
+        }
         for s in strip.iter().take(len.saturating_sub(base)) {
             total[i] += *s;
             i = if i + 1 == period { 0 } else { i + 1 };
@@ -551,6 +566,21 @@ mod tests {
         add_to(&mut whole, &[2.0; LANES], 0, 11);
         add_to(&mut whole, &[2.0; LANES], LANES, 11);
         assert_eq!(whole, vec![3.0; 11]);
+        // A bias row of 12 (LANES·1.5) over 3 rows: strips within one period are copied
+        // whole; the one across the row's end wraps element by element; the last is partial.
+        let row: Vec<f64> = (0..12).map(f64::from).collect();
+        let read: Vec<f64> = (0..36)
+            .step_by(LANES)
+            .flat_map(|base| load(&row, base, 36)[..(36 - base).min(LANES)].to_vec())
+            .collect();
+        assert_eq!(read, [row.clone(), row.clone(), row.clone()].concat());
+        let mut total = vec![0.0; 12];
+        for base in (0..36).step_by(LANES) {
+            let strip: [f64; LANES] = std::array::from_fn(|l| (base + l) as f64);
+            add_to(&mut total, &strip, base, 36);
+        }
+        let want: Vec<f64> = (0..12).map(|j| (3 * j + 36) as f64).collect();
+        assert_eq!(total, want);
     }
 
     #[test]
