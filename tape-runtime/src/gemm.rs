@@ -36,7 +36,7 @@ const MIN_WORK: usize = 32 * 32 * 32;
 
 /// `a · b` for `a: [m, k]`, `b: [k, n]` (the caller has checked that the inner sizes agree).
 ///
-/// A large product is computed into a [`workspace`](crate::workspace) buffer of its size
+/// A large product is computed into a [`workspace`] buffer of its size
 /// where the thread keeps one, by the same kernel as ndarray's `dot`, into the same layout.
 pub fn matmul<F: Float>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>) -> Array2<F> {
     #[cfg(feature = "faer")]
