@@ -62,10 +62,7 @@ impl Float for f32 {
         thread_local! {
             static BUFFERS: RefCell<Buffers<f32>> = const { RefCell::new(Buffers::new()) };
         }
-        BUFFERS
-            .try_with(|b| b.try_borrow_mut().ok().map(|mut b| f(&mut b)))
-            .ok()
-            .flatten()
+        crate::workspace::with(&BUFFERS, f)
     }
 
     fn from_f64(value: f64) -> Self {
@@ -118,10 +115,7 @@ impl Float for f64 {
         thread_local! {
             static BUFFERS: RefCell<Buffers<f64>> = const { RefCell::new(Buffers::new()) };
         }
-        BUFFERS
-            .try_with(|b| b.try_borrow_mut().ok().map(|mut b| f(&mut b)))
-            .ok()
-            .flatten()
+        crate::workspace::with(&BUFFERS, f)
     }
 
     fn from_f64(value: f64) -> Self {

@@ -47,9 +47,7 @@ pub fn matmul<F: Float>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>) -> Array2<F>
     let column_major = a.strides()[0] == 1 && b.strides()[0] == 1;
     let (m, n) = (a.nrows(), b.ncols());
     if !column_major {
-        if let Some(mut out) = workspace::take::<F>(m * n)
-            .and_then(|buffer| Array2::from_shape_vec((m, n), buffer).ok())
-        {
+        if let Some(mut out) = workspace::take_matrix::<F>(m, n) {
             // β = 0: the kernel writes every element without reading the stale ones.
             general_mat_mul(F::one(), &a, &b, F::zero(), &mut out);
             return out;
@@ -93,8 +91,7 @@ pub(crate) mod faer_kernel {
                 }
                 let (fa, fb) = (view(&a)?, view(&b)?);
                 // `Accum::Replace` writes every element without reading a kept buffer's.
-                let mut out = crate::workspace::take::<$t>(m * n)
-                    .and_then(|buffer| Array2::from_shape_vec((m, n), buffer).ok())
+                let mut out = crate::workspace::take_matrix::<$t>(m, n)
                     .unwrap_or_else(|| Array2::zeros((m, n)));
                 let dst = MatMut::from_row_major_slice_mut(out.as_slice_mut()?, m, n);
                 matmul(dst, Accum::Replace, fa, fb, 1.0, Par::Seq);

@@ -27,7 +27,9 @@
 //! ```
 
 use crate::float::Float;
-use ndarray::{Array, Dimension};
+use ndarray::{Array, Array2, Dimension};
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// Buffers smaller than this many bytes are not kept.
 pub const MIN_BYTES: usize = 128 * 1024;
@@ -85,6 +87,22 @@ pub fn take<F: Float>(len: usize) -> Option<Vec<F>> {
         return None;
     }
     F::with_workspace(|w| w.take(len)).flatten()
+}
+
+/// [`take`] as an `m × n` matrix in standard layout, with stale values.
+pub fn take_matrix<F: Float>(m: usize, n: usize) -> Option<Array2<F>> {
+    take(m * n).and_then(|buffer| Array2::from_shape_vec((m, n), buffer).ok())
+}
+
+/// Runs `f` on the buffers in `cell`, a thread-local of [`Float::with_workspace`]; `None`
+/// while the thread is ending or the buffers are borrowed further up the stack.
+pub fn with<F: Float, R>(
+    cell: &'static LocalKey<RefCell<Buffers<F>>>,
+    f: impl FnOnce(&mut Buffers<F>) -> R,
+) -> Option<R> {
+    cell.try_with(|b| b.try_borrow_mut().ok().map(|mut b| f(&mut b)))
+        .ok()
+        .flatten()
 }
 
 /// Keeps the buffer of `array`, whose values are no longer needed, for a later [`take`] of as
