@@ -269,6 +269,21 @@ mod tests {
     }
 
     #[test]
+    fn located_reads_an_empty_name_as_none() {
+        let e = || TapeError::shape("add", "shapes differ", &[2], &[3]);
+        assert!(
+            crate::located(e(), 7, "h")
+                .to_string()
+                .ends_with("(at node 7 `h`)")
+        );
+        assert!(
+            crate::located(e(), 7, "")
+                .to_string()
+                .ends_with("(at node 7)")
+        );
+    }
+
+    #[test]
     fn domain_message_without_node() {
         let e = TapeError::domain("ln", "non-positive input -1 at index [0]".into());
         assert_eq!(e.to_string(), "ln: non-positive input -1 at index [0]");

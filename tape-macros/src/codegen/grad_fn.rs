@@ -18,8 +18,8 @@
 //! pub fn loss_grad(w: &Array2<f64>, x: &Array2<f64>) -> Result<LossGrad, TapeError> {
 //!     let __tape_v0 = w;                                   // forward: one `let` per node
 //!     let __tape_v1 = x;
-//!     let __tape_v2 = at!(ops::linalg::dot(__tape_v1, __tape_v0), 2, Some("z"));
-//!     let __tape_v3 = at!(ops::reduce::sum(&__tape_v2), 3, None);
+//!     let __tape_v2 = at!(ops::linalg::dot(__tape_v1, __tape_v0), 2, "z");
+//!     let __tape_v3 = at!(ops::reduce::sum(&__tape_v2), 3, "");
 //!     /* reverse sweep seeded with 1: see `reverse` */
 //!     Ok(LossGrad { value: __tape_v3, w: grad_or_zeros(__tape_g0, __tape_v0) })
 //! }

@@ -129,12 +129,10 @@ pub fn guard_holds(tape: &Tape, id: NodeId) -> TokenStream {
     }
 }
 
-/// `Some("z")` or `None`: a node's name as generated code passes it to errors.
+/// `"z"`, or `""` for a node without a source name: a node's name as `at!` takes it.
 pub fn name_literal(tape: &Tape, id: NodeId) -> TokenStream {
-    match &tape.node(id).name {
-        Some(name) => quote!(::core::option::Option::Some(#name)),
-        None => quote!(::core::option::Option::None),
-    }
+    let name = tape.node(id).name.as_deref().unwrap_or("");
+    quote!(#name)
 }
 
 /// The function's parameters as written: `w: &Array2<f64>, x: f64`.

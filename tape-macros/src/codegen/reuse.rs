@@ -9,7 +9,7 @@
 //! product's ghost under its name:
 //!
 //! ```text
-//! let (__tape_v3, __tape_v2) = at!(reuse::unary_strips(__tape_v2, fuse::tanh_shared, elem::tanh), 3, None);
+//! let (__tape_v3, __tape_v2) = at!(reuse::unary_strips(__tape_v2, fuse::tanh_shared, elem::tanh), 3, "");
 //! ```
 //!
 //! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_v3 = at!(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), 3, None);
+//! let __tape_v3 = at!(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), 3, "");
 //! ```
 //!
 //! Later code that names a moved array reads only its shape and type (a VJP's operand it does

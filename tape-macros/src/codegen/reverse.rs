@@ -10,7 +10,7 @@
 //! let mut __tape_g2 = None;
 //! let mut __tape_g0 = None;
 //! if let Some(__tape_g) = __tape_g3 {
-//!     at!(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)), 3, None);
+//!     at!(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)), 3, "");
 //! }
 //! if let Some(__tape_g) = __tape_g2 {
 //!     at!(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
