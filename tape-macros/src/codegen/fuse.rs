@@ -556,7 +556,7 @@ pub fn emit_forward(
     let take = recycle.map(|k| {
         let v = group.inputs[k];
         let moved = local("m", v.0);
-        let (before, take, after) = super::reuse::move_out(v, &moved, group.last(), tape);
+        let (before, take, after) = super::reuse::move_out(v, &moved);
         quote! {
             #before
             #take

@@ -9,7 +9,7 @@
 //! product's ghost under its name:
 //!
 //! ```text
-//! let (__tape_v3, __tape_v2) = at!(reuse::unary_strips(__tape_v2, fuse::tanh_shared, elem::tanh), 3, "");
+//! let (__tape_v3, __tape_v2) = reuse::unary_strips(__tape_v2, fuse::tanh_shared, elem::tanh);
 //! ```
 //!
 //! `tanh`'s output (3) is only summed: its cotangent is the sum's on every element, so the
@@ -235,16 +235,10 @@ fn local(prefix: &str, id: NodeId) -> Ident {
 
 /// Moving `v` into `moved`: the ghost made first, the move, and the ghost taking `v`'s name
 /// for the code after.
-pub fn move_out(
-    v: NodeId,
-    moved: &Ident,
-    at: NodeId,
-    tape: &Tape,
-) -> (TokenStream, TokenStream, TokenStream) {
+pub fn move_out(v: NodeId, moved: &Ident) -> (TokenStream, TokenStream, TokenStream) {
     let rt = runtime();
     let (value, w) = (idents::value(v), local("w", v));
-    let (index, name) = (at.0, name_literal(tape, at));
-    let ghost = quote!(let #w = #rt::at!(#rt::reuse::ghost(&#value), #index, #name););
+    let ghost = quote!(let #w = #rt::reuse::ghost(&#value););
     let take = quote!(let #moved = #value;);
     let after = quote!(let #value = #w;);
     (ghost, take, after)
@@ -270,27 +264,34 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     });
     let cfg: Vec<_> = (0..configs.len()).map(|i| idents::config(id, i)).collect();
     let f = quote!(#rt::ops::elem::#kernel);
-    let call = match (args.len(), k, cfg.first(), op.strip_ident()) {
-        (1, _, None, Some(strip)) => {
-            quote!(#rt::reuse::unary_strips(#moved, #rt::fuse::#strip, #f))
-        }
-        (1, _, None, None) => quote!(#rt::reuse::unary(#moved, #f)),
-        (1, _, Some(c), _) => quote!(#rt::reuse::unary_with(#moved, #c, #f)),
+    // The unary kernels cannot fail: no `at!`, so no error path, around them.
+    let (call, fallible) = match (args.len(), k, cfg.first(), op.strip_ident()) {
+        (1, _, None, Some(strip)) => (
+            quote!(#rt::reuse::unary_strips(#moved, #rt::fuse::#strip, #f)),
+            false,
+        ),
+        (1, _, None, None) => (quote!(#rt::reuse::unary(#moved, #f)), false),
+        (1, _, Some(c), _) => (quote!(#rt::reuse::unary_with(#moved, #c, #f)), false),
         (_, 0, _, _) => {
             let b = value_ref(tape, args[1]);
             let op_name = op.name;
-            quote!(#rt::reuse::into_lhs(#moved, #b, #op_name, #f))
+            (quote!(#rt::reuse::into_lhs(#moved, #b, #op_name, #f)), true)
         }
         _ => {
             let a = value_ref(tape, args[0]);
             let op_name = op.name;
-            quote!(#rt::reuse::into_rhs(#a, #moved, #op_name, #f))
+            (quote!(#rt::reuse::into_rhs(#a, #moved, #op_name, #f)), true)
         }
     };
     let call = quote_spanned!(node.span=> #call);
+    let value = if fallible {
+        quote!(#rt::at!(#call, #index, #name))
+    } else {
+        call
+    };
     quote! {
         #(#config_binds)*
-        let (#v, #moved) = #rt::at!(#call, #index, #name);
+        let (#v, #moved) = #value;
     }
 }
 
@@ -339,7 +340,7 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
     }
     if plan.owned_vjp.contains(&id) {
         let moved = local("m", args[0]);
-        let (before, take, after) = move_out(args[0], &moved, id, tape);
+        let (before, take, after) = move_out(args[0], &moved);
         let vjp = syn::Ident::new(&format!("{}_vjp_owned", op.kernel), Span::call_site());
         let family = syn::Ident::new(op.family, Span::call_site());
         let rest = args[1..].iter().map(|a| value_ref(tape, *a));
