@@ -264,30 +264,30 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     });
     let cfg: Vec<_> = (0..configs.len()).map(|i| idents::config(id, i)).collect();
     let f = quote!(#rt::ops::elem::#kernel);
-    // The unary kernels cannot fail: no `at!`, so no error path, around them.
-    let (call, fallible) = match (args.len(), k, cfg.first(), op.strip_ident()) {
-        (1, _, None, Some(strip)) => (
-            quote!(#rt::reuse::unary_strips(#moved, #rt::fuse::#strip, #f)),
-            false,
-        ),
-        (1, _, None, None) => (quote!(#rt::reuse::unary(#moved, #f)), false),
-        (1, _, Some(c), _) => (quote!(#rt::reuse::unary_with(#moved, #c, #f)), false),
+    let call = match (args.len(), k, cfg.first(), op.strip_ident()) {
+        (1, _, None, Some(strip)) => {
+            quote!(#rt::reuse::unary_strips(#moved, #rt::fuse::#strip, #f))
+        }
+        (1, _, None, None) => quote!(#rt::reuse::unary(#moved, #f)),
+        (1, _, Some(c), _) => quote!(#rt::reuse::unary_with(#moved, #c, #f)),
         (_, 0, _, _) => {
             let b = value_ref(tape, args[1]);
             let op_name = op.name;
-            (quote!(#rt::reuse::into_lhs(#moved, #b, #op_name, #f)), true)
+            quote!(#rt::reuse::into_lhs(#moved, #b, #op_name, #f))
         }
         _ => {
             let a = value_ref(tape, args[0]);
             let op_name = op.name;
-            (quote!(#rt::reuse::into_rhs(#a, #moved, #op_name, #f)), true)
+            quote!(#rt::reuse::into_rhs(#a, #moved, #op_name, #f))
         }
     };
     let call = quote_spanned!(node.span=> #call);
-    let value = if fallible {
-        quote!(#rt::at!(#call, #index, #name))
-    } else {
+    // The unary kernels cannot fail: no `at!`, so no error path, around them; the binary
+    // ones fail where the operands do not broadcast.
+    let value = if args.len() == 1 {
         call
+    } else {
+        quote!(#rt::at!(#call, #index, #name))
     };
     quote! {
         #(#config_binds)*
