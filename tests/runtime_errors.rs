@@ -345,3 +345,65 @@ fn index_out_of_bounds() {
         "index: index 2 is out of bounds for length 2 (at node 1)"
     );
 }
+
+// After a kernel fails, generated code runs on with placeholders (`tape_runtime::keep`) and
+// returns the first error at the end: kernels failing later on the placeholders go
+// unreported, and the user's own expressions never see a placeholder.
+#[differentiable]
+fn fails_early(x: &Array1<f64>, y: &Array1<f64>) -> f64 {
+    let h = x * y;
+    // On an empty placeholder this would underflow and panic.
+    let last = (h.len() - 1) as f64;
+    let z = &h + x;
+    (z * last).sum()
+}
+
+#[differentiable]
+fn tested_after_a_failure(
+    x: &Array1<f64>,
+    #[no_grad] m: &Array1<f64>,
+    #[no_grad] n: &Array1<f64>,
+) -> f64 {
+    let mm = m * n;
+    let r = x.dot(x);
+    // Reads an element of a computed value: out of bounds on an empty placeholder.
+    if mm[1] > 0.0 { r * 2.0 } else { r }
+}
+
+#[differentiable]
+fn calls_after_a_failure(x: &Array1<f64>, y: &Array1<f64>) -> f64 {
+    let h = x * y;
+    fails_early(&h, x)
+}
+
+#[test]
+fn the_first_failure_is_reported_and_nothing_reads_a_placeholder() {
+    let (x, y) = (array![1.0, 2.0, 3.0], array![1.0, 2.0]);
+    let first = "mul: shapes do not broadcast: [3] and [2] (at node 2 `h`)";
+    assert_eq!(fails_early_grad(&x, &y).unwrap_err().to_string(), first);
+    assert_eq!(
+        FailsEarlyTape::record(&x, &y).unwrap_err().to_string(),
+        first
+    );
+    assert_eq!(
+        calls_after_a_failure_grad(&x, &y).unwrap_err().to_string(),
+        first
+    );
+    match fails_early_vjp(&x, &y) {
+        Err(e) => assert_eq!(e.to_string(), first),
+        Ok(_) => panic!("mismatched inputs must fail"),
+    }
+    let err = tested_after_a_failure_grad(&x, &x, &y).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mul: shapes do not broadcast: [3] and [2] (at node 3 `mm`)"
+    );
+    // And with valid inputs, the same functions compute.
+    let g = fails_early_grad(&x, &x).unwrap();
+    assert_eq!(g.value, fails_early(&x, &x));
+    let g = tested_after_a_failure_grad(&x, &x, &x).unwrap();
+    assert_eq!(g.value, tested_after_a_failure(&x, &x, &x));
+    assert_eq!(g.x, &x * 4.0);
+    let g = calls_after_a_failure_grad(&x, &x).unwrap();
+    assert_eq!(g.value, calls_after_a_failure(&x, &x));
+}

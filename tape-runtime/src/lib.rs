@@ -33,6 +33,7 @@ pub mod fuse;
 pub mod gemm;
 pub mod gradcheck;
 pub mod graphviz;
+pub mod keep;
 pub mod math;
 pub mod node;
 pub mod ops;
@@ -48,6 +49,7 @@ pub use accumulate::{
 pub use any_tensor::{AnyTensor, Record, evaluated, record, record_opt, scalar_of};
 pub use error::{NodeLabel, Result, TapeError};
 pub use float::Float;
+pub use keep::keep;
 pub use node::NodeInfo;
 pub use tape::{Accumulate, Tape, call_vjp, put_recorded, select_any_vjp, typed};
 pub use tensor::{Input, Tensor, Value};
@@ -93,12 +95,12 @@ impl ScalarOutput for f64 {
 #[derive(Debug)]
 pub struct NotScalar;
 
-/// A fallible kernel call in generated code: its value, or its error returned from the
-/// enclosing function, now naming the node: `at!(kernel(..), 4, "z")` (`""` for a node without
-/// a source name). A plain `match` whose error arm alone calls a non-generic function: in a
-/// function of thousands of nodes, `?`'s trait calls, or a generic wrapper around every call,
-/// are a measurable share of `cargo check` (about 7% of rustc's instructions checking a
-/// 1,000-node function).
+/// A fallible call in generated code where an early return is wanted: its value, or its error
+/// returned from the enclosing function, now naming the node: `at!(call(..), 4, "z")` (`""`
+/// for a node without a source name). Straight-line kernel calls go through [`keep()`]
+/// instead, which needs no branch out of the body; this is for calls of other differentiable
+/// functions and their pullbacks, and the recorded tape's per-node VJPs. A plain `match` whose
+/// error arm alone calls a non-generic function.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! at {

@@ -1,13 +1,13 @@
 //! The forward pass, shared by `f_grad`, `f_vjp` and `FTape::record`: one `let` per node.
 //!
 //! Input: a node of the tape, e.g. node 4 = `dot(x, w)` named `z`.
-//! Output: `let __tape_v4 = at!(ops::linalg::dot(__tape_v2, __tape_v0), 4, "z");`,
+//! Output: `let __tape_v4 = keep(ops::linalg::dot(__tape_v2, __tape_v0), &mut __tape_failed, 4, "z");`,
 //! the kernel call spanned at the user's expression so that type errors point there. A node
 //! inside an arm of an `if` becomes `let __tape_v9 = if <guard> { Some(…) } else { None };`.
 
 use super::{
-    guard_holds, idents, is_optional, name_literal, runtime, scalar_path, scalar_value,
-    value_as_written, value_ref, verbatim,
+    guard_holds, idents, is_optional, kept, name_literal, return_failed, runtime, scalar_path,
+    scalar_value, value_as_written, value_ref, verbatim,
 };
 use crate::ir::{CallArg, NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
@@ -137,7 +137,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
             let call = quote_spanned! {node.span=>
                 #rt::ops::#family::#kernel(#(#operands,)* #(#config_values,)*)
             };
-            let value = guarded(tape, id, quote!(#rt::at!(#call, #index, #node_name)));
+            let value = guarded(tape, id, kept(tape, id, call));
             quote! {
                 #(#config_binds)*
                 let #v = #value;
@@ -184,7 +184,10 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
                     }
                 }
             };
-            quote!(#check #forward)
+            // The callee runs its own code on the arguments: no placeholders, and its errors
+            // after an earlier one here.
+            let failed = return_failed();
+            quote!(#failed #check #forward)
         }
     }
 }

@@ -37,7 +37,7 @@
 //! node is left alone. Strips rather than single elements: each node runs over `LANES`
 //! independent elements before the next, so a chain of `tanh`s does not wait on each result.
 
-use super::{idents, is_optional, name_literal, runtime, value_ref};
+use super::{idents, is_optional, kept, runtime, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape, Verbatim};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -527,10 +527,8 @@ pub fn emit_forward(
     let full = ident("__tape_shape");
     let output_values = group.outputs.iter().map(|o| {
         let (v, buffer, t) = (idents::value(*o), out_buffer(*o), type_witness(*o));
-        let (index, name) = (o.0, name_literal(tape, *o));
-        quote! {
-            let #v = #rt::at!(#rt::fuse::output_as(#buffer, #full, &#t), #index, #name);
-        }
+        let value = kept(tape, *o, quote!(#rt::fuse::output_as(#buffer, #full, &#t)));
+        quote!(let #v = #value;)
     });
     // Every output must cover the group's elements (not only read broadcast rows).
     let covered = group.output_deps.iter().map(|deps| {
@@ -648,8 +646,8 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
     let taken = ident("__tape_taken");
     let output_grads = reached_outputs.iter().map(|o| {
         let (go, slot) = (output_grad(*o), idents::grad(*o));
-        let (index, name) = (o.0, name_literal(tape, *o));
-        quote!(let #go = #rt::at!(#rt::fuse::cotangent(&#slot, #len), #index, #name);)
+        let cotangent = kept(tape, *o, quote!(#rt::fuse::cotangent(&#slot, #len)));
+        quote!(let #go = #cotangent;)
     });
     let output_strips = reached_outputs.iter().map(|o| {
         let (go, gs) = (output_grad(*o), output_grad_strip(*o));
@@ -776,7 +774,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         }
     }
     // After the loop: the inputs' gradients into their slots.
-    let (index, name) = (group.last().0, name_literal(tape, group.last()));
+    let last = group.last();
     let puts_inputs = group
         .inputs
         .iter()
@@ -784,9 +782,15 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .filter(|(_, x)| reached[x.0])
         .map(|(k, x)| {
             let (d, slot, like) = (input_grad(k), idents::grad(*x), value_ref(tape, *x));
+            let shaped = kept(
+                tape,
+                last,
+                quote!(#rt::fuse::output(#d, #rt::Tensor::shape_of(#like))),
+            );
+            let put = kept(tape, last, quote!(#rt::Acc::to(&mut #slot).put(#d)));
             quote! {
-                let #d = #rt::at!(#rt::fuse::output(#d, #rt::Tensor::shape_of(#like)), #index, #name);
-                #rt::at!(#rt::Acc::to(&mut #slot).put(#d), #index, #name);
+                let #d = #shaped;
+                #put;
             }
         });
     let puts_scalars = group.scalars.iter().filter(|s| reached[s.0]).map(|s| {

@@ -16,11 +16,13 @@
 //! pub struct LossGrad { pub value: f64, pub w: Array2<f64> }
 //!
 //! pub fn loss_grad(w: &Array2<f64>, x: &Array2<f64>) -> Result<LossGrad, TapeError> {
+//!     let mut __tape_failed = None;                        // the first kernel error
 //!     let __tape_v0 = w;                                   // forward: one `let` per node
 //!     let __tape_v1 = x;
-//!     let __tape_v2 = at!(ops::linalg::dot(__tape_v1, __tape_v0), 2, "z");
-//!     let __tape_v3 = at!(ops::reduce::sum(&__tape_v2), 3, "");
+//!     let __tape_v2 = keep(ops::linalg::dot(__tape_v1, __tape_v0), &mut __tape_failed, 2, "z");
+//!     let __tape_v3 = keep(ops::reduce::sum(&__tape_v2), &mut __tape_failed, 3, "");
 //!     /* reverse sweep seeded with 1: see `reverse` */
+//!     if let Some(e) = __tape_failed.take() { return Err(e); }
 //!     Ok(LossGrad { value: __tape_v3, w: grad_or_zeros(__tape_g0, __tape_v0) })
 //! }
 //! ```
@@ -33,7 +35,7 @@ use super::forward::{Purpose, emit_forward, tape_table};
 use super::reuse;
 use super::reverse;
 use super::{cse, eager, fuse, indexed, schedule};
-use super::{idents, items, runtime, value_ref, verbatim};
+use super::{declare_failed, idents, items, return_failed, runtime, value_ref, verbatim};
 use crate::ir::{Elem, NodeKind, ParamKind, Tape};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -317,13 +319,16 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         }
         None => (TokenStream::new(), TokenStream::new()),
     };
-    let units = std::iter::once(Unit::Fixed(quote!(#(#early_slots)*)))
+    let failed = declare_failed();
+    let units = std::iter::once(Unit::Fixed(quote!(#failed #(#early_slots)*)))
         .chain(early)
         .chain(forward)
         .chain(std::iter::once(Unit::Free(aux_bind)))
         .chain(reverse)
         .collect();
+    let failed = return_failed();
     let tail = quote! {
+        #failed
         ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })
     };
     let body = blocks::split(units, tail, Some(unfused).filter(|u| !u.is_empty()));

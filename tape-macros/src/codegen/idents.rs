@@ -7,6 +7,12 @@ use crate::ir::NodeId;
 use proc_macro2::{Ident, Span};
 use quote::format_ident;
 
+/// `__tape_failed`: the first kernel error of a body, kept by `keep` (see
+/// [`super::kept`]).
+pub fn failed() -> Ident {
+    Ident::new("__tape_failed", Span::mixed_site())
+}
+
 /// The local holding node `id`'s forward value.
 pub fn value(id: NodeId) -> Ident {
     Ident::new(&format!("__tape_v{}", id.0), Span::mixed_site())

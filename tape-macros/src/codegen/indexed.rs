@@ -8,7 +8,7 @@
 //! that does not fit sends `_grad` to its op-by-op fallback.
 
 use super::forward::{config_binds, config_value};
-use super::{idents, is_optional, name_literal, runtime, value_ref};
+use super::{idents, is_optional, kept, runtime, value_ref};
 use crate::ir::{NodeId, NodeKind, ParamKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -132,8 +132,12 @@ pub fn emit_add(tape: &Tape, id: NodeId, indexed: &Indexed, ct: &syn::Ident) -> 
         return TokenStream::new();
     };
     let (ix, i) = (index_total(args[0]), config_value(tape, id, 0));
-    let (index, node_name) = (id.0, name_literal(tape, id));
-    quote!(#rt::at!(#rt::ops::reduce::index_add(&mut #ix, #i, #ct), #index, #node_name);)
+    let add = kept(
+        tape,
+        id,
+        quote!(#rt::ops::reduce::index_add(&mut #ix, #i, #ct)),
+    );
+    quote!(#add;)
 }
 
 /// The buffer of `a`'s `x[i]` contributions joining `a`'s gradient slot, before `a`'s own
@@ -141,14 +145,19 @@ pub fn emit_add(tape: &Tape, id: NodeId, indexed: &Indexed, ct: &syn::Ident) -> 
 pub fn emit_join(tape: &Tape, a: NodeId, indexed: &Indexed) -> TokenStream {
     let rt = runtime();
     let (ix, slot, like) = (index_total(a), idents::grad(a), value_ref(tape, a));
-    let (index, name) = (a.0, name_literal(tape, a));
     let elements = match indexed.fixed_len(a) {
         Some(_) => quote!(#rt::fuse::from_fixed(&#ix, #rt::fuse::elements(#like))),
         None => quote!(#ix),
     };
+    let shaped = kept(
+        tape,
+        a,
+        quote!(#rt::fuse::output(#elements, #rt::Tensor::shape_of(#like))),
+    );
+    let put = kept(tape, a, quote!(#rt::Acc::to(&mut #slot).put(#ix)));
     quote! {
-        let #ix = #rt::at!(#rt::fuse::output(#elements, #rt::Tensor::shape_of(#like)), #index, #name);
-        #rt::at!(#rt::Acc::to(&mut #slot).put(#ix), #index, #name);
+        let #ix = #shaped;
+        #put;
     }
 }
 

@@ -99,6 +99,17 @@ pub fn verbatim(tape: &Tape, code: &Verbatim) -> TokenStream {
     if code.captures.is_empty() {
         return tokens.clone();
     }
+    // A computed value is a placeholder after a kernel failed: return that error first.
+    let check = code
+        .captures
+        .iter()
+        .any(|c| {
+            matches!(
+                tape.node(c.node).kind,
+                NodeKind::Op { .. } | NodeKind::Call { .. } | NodeKind::Select { .. }
+            )
+        })
+        .then(return_failed);
     let binds = code.captures.iter().map(|c| {
         let name = &c.ident;
         let value = if c.shape_only {
@@ -108,7 +119,7 @@ pub fn verbatim(tape: &Tape, code: &Verbatim) -> TokenStream {
         };
         quote_spanned!(name.span()=> let #name = #value;)
     });
-    quote!({ #(#binds)* #tokens })
+    quote!({ #check #(#binds)* #tokens })
 }
 
 /// Whether a node's guard holds: `(__tape_v3 && !__tape_v7)`, or `true` outside any `if`.
@@ -129,10 +140,37 @@ pub fn guard_holds(tape: &Tape, id: NodeId) -> TokenStream {
     }
 }
 
-/// `"z"`, or `""` for a node without a source name: a node's name as `at!` takes it.
+/// `"z"`, or `""` for a node without a source name: a node's name as `keep` and `at!` take it.
 pub fn name_literal(tape: &Tape, id: NodeId) -> TokenStream {
     let name = tape.node(id).name.as_deref().unwrap_or("");
     quote!(#name)
+}
+
+/// A fallible kernel call of node `id` in a body that keeps its first error
+/// (`tape_runtime::keep`): `keep(call, &mut __tape_failed, 4, "z")`, the kernel's value or a
+/// placeholder after an error.
+pub fn kept(tape: &Tape, id: NodeId, call: TokenStream) -> TokenStream {
+    let (rt, failed) = (runtime(), idents::failed());
+    let (index, name) = (id.0, name_literal(tape, id));
+    quote!(#rt::keep(#call, &mut #failed, #index, #name))
+}
+
+/// `let mut __tape_failed = None;`: the first statement of a body whose kernels [`kept`] calls.
+pub fn declare_failed() -> TokenStream {
+    let (rt, failed) = (runtime(), idents::failed());
+    quote!(let mut #failed: ::core::option::Option<#rt::TapeError> = ::core::option::Option::None;)
+}
+
+/// Returns the kept error, if a kernel failed: at the end of the body, and before code that
+/// may misbehave on a placeholder (the user's expressions reading computed values, calls).
+pub fn return_failed() -> TokenStream {
+    let failed = idents::failed();
+    let error = proc_macro2::Ident::new("__tape_error", proc_macro2::Span::mixed_site());
+    quote! {
+        if let ::core::option::Option::Some(#error) = #failed.take() {
+            return ::core::result::Result::Err(#error);
+        }
+    }
 }
 
 /// The function's parameters as written: `w: &Array2<f64>, x: f64`.

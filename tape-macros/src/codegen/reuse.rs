@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_v3 = at!(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), 3, "");
+//! let __tape_v3 = keep(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), &mut __tape_failed, 3, "");
 //! ```
 //!
 //! Later code that names a moved array reads only its shape and type (a VJP's operand it does
@@ -26,7 +26,7 @@
 //! VJP reads is the op table's `reads`.
 
 use super::fuse::{Group, uses};
-use super::{idents, name_literal, runtime, scalar_path, value_ref};
+use super::{idents, kept, runtime, scalar_path, value_ref};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -253,7 +253,6 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
     let NodeKind::Op { op, args, configs } = &node.kind else {
         return TokenStream::new();
     };
-    let (index, name) = (id.0, name_literal(tape, id));
     let v = idents::value(id);
     let kernel = op.kernel_ident();
     let moved = idents::value(args[k]);
@@ -282,12 +281,12 @@ pub fn emit_forward(tape: &Tape, id: NodeId, k: usize) -> TokenStream {
         }
     };
     let call = quote_spanned!(node.span=> #call);
-    // The unary kernels cannot fail: no `at!`, so no error path, around them; the binary
-    // ones fail where the operands do not broadcast.
+    // The unary kernels cannot fail: no `keep` around them; the binary ones fail where the
+    // operands do not broadcast.
     let value = if args.len() == 1 {
         call
     } else {
-        quote!(#rt::at!(#call, #index, #name))
+        kept(tape, id, call)
     };
     quote! {
         #(#config_binds)*
@@ -302,7 +301,6 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
     let NodeKind::Op { op, args, configs } = &node.kind else {
         return None;
     };
-    let (index, name) = (id.0, name_literal(tape, id));
     let (g, ct) = (idents::grad(id), idents::cotangent());
     if let Some(u) = plan.splat_source(id) {
         // The reduction passes its scalar cotangent on.
@@ -336,7 +334,8 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
             }
         };
         let call = quote_spanned!(node.span=> #call);
-        return Some(quote!(let #y = #rt::at!(#call, #index, #name);));
+        let value = kept(tape, id, call);
+        return Some(quote!(let #y = #value;));
     }
     if plan.owned_vjp.contains(&id) {
         let moved = local("m", args[0]);
@@ -357,12 +356,13 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
         let call = quote_spanned! {node.span=>
             #rt::ops::#family::#vjp(#ct, #moved, #(#rest,)* #y, #(#cfg,)* #(#accs),*)
         };
+        let call = kept(tape, id, call);
         return Some(quote! {
             #before
             {
                 #take
                 if let ::core::option::Option::Some(#ct) = #g {
-                    #rt::at!(#call, #index, #name);
+                    #call;
                 }
             }
             #after

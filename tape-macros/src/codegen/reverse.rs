@@ -10,11 +10,12 @@
 //! let mut __tape_g2 = None;
 //! let mut __tape_g0 = None;
 //! if let Some(__tape_g) = __tape_g3 {
-//!     at!(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)), 3, "");
+//!     keep(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)),
+//!          &mut __tape_failed, 3, "");
 //! }
 //! if let Some(__tape_g) = __tape_g2 {
-//!     at!(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
-//!                              Acc::skip(), Acc::to(&mut __tape_g0)), 2, Some("z"));
+//!     keep(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
+//!                               Acc::skip(), Acc::to(&mut __tape_g0)), &mut __tape_failed, 2, "z");
 //! }
 //! ```
 //!
@@ -27,7 +28,10 @@ use super::forward::config_value;
 use super::fuse::{self, Group};
 use super::indexed::{Indexed, declare_index_total, emit_add, emit_join, indexed};
 use super::reuse::{self, Plan};
-use super::{idents, is_optional, name_literal, runtime, scalar_path, scalar_value, value_ref};
+use super::{
+    idents, is_optional, kept, name_literal, return_failed, runtime, scalar_path, scalar_value,
+    value_ref,
+};
 use crate::ir::{NodeId, NodeKind, Tape};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -146,8 +150,6 @@ struct Accs {
 
 fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs {
     let rt = runtime();
-    let index = id.0;
-    let node_name = name_literal(tape, id);
     let mut out = Accs {
         accs: Vec::new(),
         decls: Vec::new(),
@@ -162,9 +164,10 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
             out.accs.push(quote!(#rt::Acc::to(&mut #d)));
             out.decls
                 .push(quote!(let mut #d = ::core::option::Option::None;));
+            let put = kept(tape, id, quote!(#rt::Acc::to(&mut #slot).put(#d)));
             out.merges.push(quote! {
                 if let ::core::option::Option::Some(#d) = #d {
-                    #rt::at!(#rt::Acc::to(&mut #slot).put(#d), #index, #node_name);
+                    #put;
                 }
             });
         } else {
@@ -245,9 +248,10 @@ pub fn emit_block(
             let call = quote_spanned! {node.span=>
                 #rt::ops::#family::#vjp(#ct, #(#operands,)* #y, #(#configs,)* #(#accs),*)
             };
+            let call = kept(tape, id, call);
             quote! {
                 #(#decls)*
-                #rt::at!(#call, #index, #node_name);
+                #call;
                 #(#merges)*
             }
         }
@@ -255,7 +259,12 @@ pub fn emit_block(
             let c = idents::value(*cond);
             let Accs { accs, .. } = accs(tape, id, &[*then, *other], reached);
             let (a_then, a_other) = (&accs[0], &accs[1]);
-            quote!(#rt::at!(#rt::select_vjp(#ct, #c, #a_then, #a_other), #index, #node_name);)
+            let call = kept(
+                tape,
+                id,
+                quote!(#rt::select_vjp(#ct, #c, #a_then, #a_other)),
+            );
+            quote!(#call;)
         }
         NodeKind::Call { path, args } => {
             let p = idents::pullback(id);
@@ -276,7 +285,10 @@ pub fn emit_block(
                 quote!(#p)
             };
             let local = syn::Ident::new("__tape_pullback", Span::mixed_site());
+            // The callee's pullback returns its own errors: after an earlier one here.
+            let failed = return_failed();
             quote! {
+                #failed
                 #(#decls)*
                 let #local = #pullback;
                 #rt::at!(#local(#ct, #(#accs),*), #index, #node_name);

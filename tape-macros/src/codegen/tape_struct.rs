@@ -39,7 +39,9 @@
 //! same kernels as `loss_grad`, instantiated for `ArrayD`.
 
 use super::forward::{Purpose, emit_forward, tape_table};
-use super::{idents, is_optional, items, name_literal, runtime, value_ref};
+use super::{
+    declare_failed, idents, is_optional, items, name_literal, return_failed, runtime, value_ref,
+};
 use crate::ir::{Elem, NodeId, NodeKind, Tape};
 use crate::ops::Config;
 use proc_macro2::TokenStream;
@@ -132,6 +134,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
          `backward_sparse`, …). [`{grad_fn}`] is the fast path for parameter gradients.\n\n{}",
         tape_table(tape)
     );
+    let (declare_failed, return_failed) = (declare_failed(), return_failed());
     let record_doc = format!(
         "Runs `{name}`'s forward pass, keeping every node's value.\n\n# Errors\n\nAs \
          `{name}`'s forward pass: a kernel's shape, axis or domain error, naming the node."
@@ -170,7 +173,9 @@ pub fn emit(tape: &Tape) -> TokenStream {
             #where_clause
             {
                 #items
+                #declare_failed
                 #(#forward)*
+                #return_failed
                 ::core::result::Result::Ok(Self {
                     #values: ::std::vec![#(#recorded),*],
                     #configs_field: #configs,

@@ -34,7 +34,7 @@
 
 use super::forward::{Purpose, emit_forward};
 use super::reverse::emit_reverse;
-use super::{idents, items, runtime, value_ref};
+use super::{declare_failed, idents, items, return_failed, runtime, value_ref};
 use crate::ir::Tape;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -163,12 +163,18 @@ fn emit_body(tape: &Tape, acc_args: &[syn::Ident], acc_types: &[TokenStream]) ->
             }
         }
     });
+    // The forward pass and the pullback each keep their first error (see `keep`).
+    let (declare, check) = (declare_failed(), return_failed());
     quote! {
         #items
+        #declare
         #(#forward)*
+        #check
         let #value = ::core::clone::Clone::clone(#out);
         ::core::result::Result::Ok((#value, ::std::boxed::Box::new(move |#ct: #ret, #(#acc_args: #acc_types),*| {
+            #declare
             #reverse
+            #check
             #(#puts)*
             ::core::result::Result::Ok(())
         })))
