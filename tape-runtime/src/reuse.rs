@@ -108,7 +108,7 @@ fn in_place<V: Value>(x: V, f: impl Fn(V::Elem) -> V::Elem) -> V {
 /// result and `a`'s [`ghost`].
 ///
 /// # Errors
-/// [`TapeError::Shape`] naming `op` when the shapes do not broadcast.
+/// [`TapeError::Shape`](crate::TapeError::Shape) naming `op` when the shapes do not broadcast.
 pub fn into_lhs<A, B>(
     a: A,
     b: &B,
@@ -142,7 +142,7 @@ where
 /// allocating kernel computes it. Returns the result and `b`'s [`ghost`].
 ///
 /// # Errors
-/// [`TapeError::Shape`] naming `op` when the shapes do not broadcast.
+/// [`TapeError::Shape`](crate::TapeError::Shape) naming `op` when the shapes do not broadcast.
 pub fn into_rhs<A, B>(
     a: &A,
     b: B,
@@ -177,7 +177,7 @@ where
 /// slot through `acc`. Without a cotangent `y` is dropped. Returns `y`'s [`ghost`].
 ///
 /// # Errors
-/// [`TapeError::Shape`] when `x` and `y` differ in shape, [`TapeError::ContributionShape`] when
+/// [`TapeError::Shape`](crate::TapeError::Shape) when `x` and `y` differ in shape, [`TapeError::ContributionShape`](crate::TapeError::ContributionShape) when
 /// `x̄` differs in shape from what `acc` already holds.
 pub fn splat_vjp<V: Movable, X: Tensor<Elem = V::Elem, Dim = V::Dim>>(
     g: Option<V::Elem>,
@@ -204,7 +204,7 @@ pub fn splat_vjp<V: Movable, X: Tensor<Elem = V::Elem, Dim = V::Dim>>(
 /// [`splat_vjp`] for an op whose VJP reads only the output (`tanh`, `exp`): there is no `x`.
 ///
 /// # Errors
-/// [`TapeError::ContributionShape`] when `x̄` differs in shape from what `acc` already holds.
+/// [`TapeError::ContributionShape`](crate::TapeError::ContributionShape) when `x̄` differs in shape from what `acc` already holds.
 pub fn splat_vjp_output<V: Movable>(
     g: Option<V::Elem>,
     y: V,
