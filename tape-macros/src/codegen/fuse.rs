@@ -503,27 +503,29 @@ pub fn emit_forward(
     let body = group.members.iter().map(|m| member_strip(tape, group, *m));
     let saved_elems: Vec<_> = group.saved.iter().map(|s| element(*s)).collect();
     let n_saved = group.saved.len();
-    // Each member's type, derived from its operands' as its kernel would.
-    let types = group.members.iter().map(|m| {
-        let NodeKind::Op { args, .. } = &tape.node(*m).kind else {
-            return TokenStream::new();
-        };
-        let t = type_witness(*m);
-        let operand_types = args.iter().map(|a| {
-            if group.members.contains(a) {
-                let ta = type_witness(*a);
-                quote!(&#ta)
-            } else {
-                let v = value_ref(tape, *a);
-                quote!(&#rt::fuse::ty_of(#v))
-            }
+    // Each output's type, as its kernels would give it: the broadcast of the inputs it
+    // depends on, owned. An elementwise op's type is decided by its operands' dimensions
+    // alone, and broadcasting them is associative, commutative and idempotent, so the inputs
+    // suffice: a few type-level calls per output instead of two per member. An output of
+    // known scalars only (none of the group's array inputs) is a scalar.
+    let types = group
+        .outputs
+        .iter()
+        .zip(&group.output_deps)
+        .map(|(o, deps)| {
+            let t = type_witness(*o);
+            let mut leaves = deps.iter().map(|k| {
+                let v = value_ref(tape, group.inputs[*k]);
+                quote!(#rt::fuse::ty_of(#v))
+            });
+            let folded = match leaves.next() {
+                Some(first) => {
+                    leaves.fold(first, |acc, x| quote!(#rt::fuse::ty_binary(&#acc, &#x)))
+                }
+                None => quote!(#rt::fuse::ty_of(&#rt::ops::arith::one::<#elem>())),
+            };
+            quote!(let #t = #rt::fuse::ty_unary(&#folded);)
         });
-        if args.len() == 1 {
-            quote!(let #t = #rt::fuse::ty_unary(#(#operand_types),*);)
-        } else {
-            quote!(let #t = #rt::fuse::ty_binary(#(#operand_types),*);)
-        }
-    });
     let full = ident("__tape_shape");
     let output_values = group.outputs.iter().map(|o| {
         let (v, buffer, t) = (idents::value(*o), out_buffer(*o), type_witness(*o));
