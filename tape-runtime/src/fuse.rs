@@ -545,6 +545,39 @@ pub fn vjp2<F: Float>(
     (da, db)
 }
 
+/// [`vjp2`] whose second part is added straight into an input's gradient (as [`add_to`]):
+/// one call where a chain of products would make two, each a cost to type-check.
+#[inline(always)]
+pub fn vjp2_into_rhs<F: Float>(
+    g: &Strip<F>,
+    a: &Strip<F>,
+    b: &Strip<F>,
+    f: impl Fn(F, F, F) -> (F, F),
+    total: &mut [F],
+    base: usize,
+    len: usize,
+) -> Strip<F> {
+    let (da, db) = vjp2(g, a, b, f);
+    add_to(total, &db, base, len);
+    da
+}
+
+/// [`vjp2`] whose first part is added straight into an input's gradient (as [`add_to`]).
+#[inline(always)]
+pub fn vjp2_into_lhs<F: Float>(
+    g: &Strip<F>,
+    a: &Strip<F>,
+    b: &Strip<F>,
+    f: impl Fn(F, F, F) -> (F, F),
+    total: &mut [F],
+    base: usize,
+    len: usize,
+) -> Strip<F> {
+    let (da, db) = vjp2(g, a, b, f);
+    add_to(total, &da, base, len);
+    db
+}
+
 #[cfg(test)]
 mod tests {
     use super::{LANES, add_to, layout, load};

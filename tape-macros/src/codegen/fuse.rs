@@ -702,6 +702,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         .iter()
         .map(|m| member_strip(tape, group, *m));
     // Every reached member, last to first, over the strip.
+    let c = ident("__tape_c");
     let mut contributions: HashMap<NodeId, Vec<Ident>> = HashMap::new();
     let mut body = Vec::new();
     for m in group.members.iter().rev().filter(|m| reached[m.0]) {
@@ -716,9 +717,10 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         if terms.is_empty() {
             continue;
         }
-        let c = ident("__tape_c");
         let d = partial(*m);
         let vjp = op.vjp_ident();
+        // A value the VJP does not read (the op table's `reads`) is passed as the cotangent, a
+        // strip of its type.
         let value_or_zero = |n: NodeId| {
             if group.saved.contains(&n)
                 || group.recomputed.contains(&n)
@@ -727,7 +729,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             {
                 operand(tape, group, n)
             } else {
-                quote!(&#rt::fuse::splat(#zero))
+                quote!(&#c)
             }
         };
         let ops: Vec<_> = args.iter().map(|a| value_or_zero(*a)).collect();
@@ -740,7 +742,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             Some(quote!(#rt::fuse::map2(&#sum, &#t, #rt::ops::elem::add)))
         });
         body.push(quote!(let #c: #rt::fuse::Strip<#elem> = #cotangent;));
-        let parts: Vec<Ident> = if args.len() == 1 {
+        let parts: Vec<Option<Ident>> = if args.len() == 1 {
             let call = match (cfg.is_empty(), op.heavy.vjp()) {
                 (true, false) => quote!(#rt::fuse::vjp1(&#c, #(#ops,)* #y, #f)),
                 (true, true) => quote!(#rt::fuse::vjp1_shared(&#c, #(#ops,)* #y, #f)),
@@ -752,18 +754,43 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 }
             };
             body.push(quote_spanned!(node.span=> let #d: #rt::fuse::Strip<#elem> = #call;));
-            vec![d.clone()]
+            vec![Some(d.clone())]
         } else {
             let (p0, p1) = (partial_part(*m, 0), partial_part(*m, 1));
-            body.push(quote_spanned! {node.span=>
-                let (#p0, #p1) = #rt::fuse::vjp2(&#c, #(#ops,)* #f);
-            });
-            vec![p0, p1]
+            // A part that goes to an input's gradient is added there by the VJP's call itself.
+            let input = |i: usize| {
+                let a = args[i];
+                (reached[a.0] && !group.members.contains(&a))
+                    .then(|| group.inputs.iter().position(|x| *x == a))
+                    .flatten()
+            };
+            match (input(0), input(1)) {
+                (_, Some(k)) => {
+                    let dx = input_grad(k);
+                    body.push(quote_spanned! {node.span=>
+                        let #p0 = #rt::fuse::vjp2_into_rhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
+                    });
+                    vec![Some(p0), None]
+                }
+                (Some(k), None) => {
+                    let dx = input_grad(k);
+                    body.push(quote_spanned! {node.span=>
+                        let #p1 = #rt::fuse::vjp2_into_lhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
+                    });
+                    vec![None, Some(p1)]
+                }
+                (None, None) => {
+                    body.push(quote_spanned! {node.span=>
+                        let (#p0, #p1) = #rt::fuse::vjp2(&#c, #(#ops,)* #f);
+                    });
+                    vec![Some(p0), Some(p1)]
+                }
+            }
         };
         for (a, part) in args.iter().zip(parts) {
-            if !reached[a.0] {
+            let Some(part) = part.filter(|_| reached[a.0]) else {
                 continue;
-            }
+            };
             if group.members.contains(a) {
                 contributions.entry(*a).or_default().push(part);
             } else if let Some(k) = group.inputs.iter().position(|x| x == a) {
