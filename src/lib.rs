@@ -97,8 +97,8 @@ pub struct ReadmeDoctests;
 pub mod __private {
     pub use tape_runtime::{
         Acc, Accumulate, AnyTensor, NodeInfo, NotScalar, Record, ScalarOutput, Tape, TapeError,
-        Tensor, at, call_vjp, dynamic, evaluated, fuse, grad_or_zeros, keep, ops, present,
-        put_recorded, record, record_opt, reuse, scalar_of, select_any_vjp, select_vjp, slot,
-        slot_opt, taken, typed,
+        Tensor, acc_skip, acc_to, at, call_vjp, dynamic, evaluated, fuse, grad_or_zeros, keep, ops,
+        present, put_recorded, record, record_opt, reuse, scalar_of, select_any_vjp, select_vjp,
+        slot, slot_opt, taken, typed,
     };
 }

@@ -43,8 +43,8 @@ pub mod tensor;
 pub mod workspace;
 
 pub use accumulate::{
-    Acc, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, slot, slot_opt,
-    sparse_from_dense, taken,
+    Acc, acc_skip, acc_to, add_grad_all, add_grad_dense, grad_or_zeros, present, select_vjp, slot,
+    slot_opt, sparse_from_dense, taken,
 };
 pub use any_tensor::{AnyTensor, Record, evaluated, record, record_opt, scalar_of};
 pub use error::{NodeLabel, Result, TapeError};

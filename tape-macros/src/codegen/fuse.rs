@@ -816,7 +816,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 last,
                 quote!(#rt::fuse::output(#d, #rt::Tensor::shape_of(#like))),
             );
-            let put = kept(tape, last, quote!(#rt::Acc::to(&mut #slot).put(#d)));
+            let put = kept(tape, last, quote!(#rt::acc_to(&mut #slot).put(#d)));
             quote! {
                 let #d = #shaped;
                 #put;

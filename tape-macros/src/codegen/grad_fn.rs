@@ -187,9 +187,9 @@ fn emit_body_by_vjp(tape: &Tape) -> TokenStream {
     });
     let accs = tape.params.iter().zip(&slots).map(|(p, g)| {
         if p.differentiable() {
-            quote!(#rt::Acc::to(&mut #g))
+            quote!(#rt::acc_to(&mut #g))
         } else {
-            quote!(#rt::Acc::skip())
+            quote!(#rt::acc_skip())
         }
     });
     let fields = tape

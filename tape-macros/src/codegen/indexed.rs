@@ -154,7 +154,7 @@ pub fn emit_join(tape: &Tape, a: NodeId, indexed: &Indexed) -> TokenStream {
         a,
         quote!(#rt::fuse::output(#elements, #rt::Tensor::shape_of(#like))),
     );
-    let put = kept(tape, a, quote!(#rt::Acc::to(&mut #slot).put(#ix)));
+    let put = kept(tape, a, quote!(#rt::acc_to(&mut #slot).put(#ix)));
     quote! {
         let #ix = #shaped;
         #put;

@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_v3 = keep(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, Acc::to(&mut __tape_g2)), &mut __tape_failed, 3, "");
+//! let __tape_v3 = keep(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, acc_to(&mut __tape_g2)), &mut __tape_failed, 3, "");
 //! ```
 //!
 //! Later code that names a moved array reads only its shape and type (a VJP's operand it does
@@ -321,9 +321,9 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
         let x = value_ref(tape, args[0]);
         let acc = if reached[args[0].0] {
             let slot = idents::grad(args[0]);
-            quote!(#rt::Acc::to(&mut #slot))
+            quote!(#rt::acc_to(&mut #slot))
         } else {
-            quote!(#rt::Acc::skip())
+            quote!(#rt::acc_skip())
         };
         let call = match configs.len() {
             0 if !op.reads.operands() => quote!(#rt::reuse::splat_vjp_output(#sp, #y, #f, #acc)),
@@ -348,9 +348,9 @@ pub fn emit_block(tape: &Tape, plan: &Plan, id: NodeId, reached: &[bool]) -> Opt
         let accs = args.iter().map(|a| {
             if reached[a.0] {
                 let slot = idents::grad(*a);
-                quote!(#rt::Acc::to(&mut #slot))
+                quote!(#rt::acc_to(&mut #slot))
             } else {
-                quote!(#rt::Acc::skip())
+                quote!(#rt::acc_skip())
             }
         });
         let call = quote_spanned! {node.span=>

@@ -10,12 +10,12 @@
 //! let mut __tape_g2 = None;
 //! let mut __tape_g0 = None;
 //! if let Some(__tape_g) = __tape_g3 {
-//!     keep(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, Acc::to(&mut __tape_g2)),
+//!     keep(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, acc_to(&mut __tape_g2)),
 //!          &mut __tape_failed, 3, "");
 //! }
 //! if let Some(__tape_g) = __tape_g2 {
 //!     keep(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
-//!                               Acc::skip(), Acc::to(&mut __tape_g0)), &mut __tape_failed, 2, "z");
+//!                               acc_skip(), acc_to(&mut __tape_g0)), &mut __tape_failed, 2, "z");
 //! }
 //! ```
 //!
@@ -157,14 +157,14 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
     };
     for (position, a) in operands.iter().enumerate() {
         if !reached[a.0] {
-            out.accs.push(quote!(#rt::Acc::skip()));
+            out.accs.push(quote!(#rt::acc_skip()));
         } else if operands[..position].contains(a) {
             let d = idents::duplicate(position);
             let slot = idents::grad(*a);
-            out.accs.push(quote!(#rt::Acc::to(&mut #d)));
+            out.accs.push(quote!(#rt::acc_to(&mut #d)));
             out.decls
                 .push(quote!(let mut #d = ::core::option::Option::None;));
-            let put = kept(tape, id, quote!(#rt::Acc::to(&mut #slot).put(#d)));
+            let put = kept(tape, id, quote!(#rt::acc_to(&mut #slot).put(#d)));
             out.merges.push(quote! {
                 if let ::core::option::Option::Some(#d) = #d {
                     #put;
@@ -172,7 +172,7 @@ fn accs(tape: &Tape, id: NodeId, operands: &[NodeId], reached: &[bool]) -> Accs 
             });
         } else {
             let slot = idents::grad(*a);
-            out.accs.push(quote!(#rt::Acc::to(&mut #slot)));
+            out.accs.push(quote!(#rt::acc_to(&mut #slot)));
         }
     }
     out
