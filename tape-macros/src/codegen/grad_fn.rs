@@ -35,7 +35,10 @@ use super::forward::{Purpose, emit_forward, tape_table};
 use super::reuse;
 use super::reverse;
 use super::{cse, eager, fuse, indexed, schedule};
-use super::{declare_failed, idents, items, return_failed, runtime, value_ref, verbatim};
+use super::{
+    declare_failed, idents, items, return_failed, runtime, runtime_path, use_runtime, value_ref,
+    verbatim,
+};
 use crate::ir::{Elem, NodeKind, ParamKind, Tape};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -97,7 +100,7 @@ fn emit_struct(tape: &Tape) -> TokenStream {
 fn emit_fn(tape: &Tape) -> TokenStream {
     let (vis, name) = (&tape.vis, &tape.name);
     let (generics, where_clause) = (&tape.generics, &tape.generics.where_clause);
-    let rt = runtime();
+    let (rt, use_runtime) = (runtime_path(), use_runtime());
     let strukt = idents::grad_struct(name);
     let (_, use_generics) = struct_generics(tape);
     let grad_fn = idents::grad_fn(name);
@@ -163,6 +166,7 @@ fn emit_fn(tape: &Tape) -> TokenStream {
         #vis fn #grad_fn #generics (#(#params),*) -> #ret
         #where_clause
         {
+            #use_runtime
             #body
         }
     }
@@ -341,7 +345,7 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
 fn emit_stub(tape: &Tape) -> TokenStream {
     let (vis, name, ret) = (&tape.vis, &tape.name, &tape.ret);
     let generics = &tape.generics;
-    let rt = runtime();
+    let rt = runtime_path();
     let grad_fn = idents::grad_fn(name);
     let tape_struct = idents::tape_struct(name);
     let params = super::params(tape);

@@ -7,6 +7,11 @@ use crate::ir::NodeId;
 use proc_macro2::{Ident, Span};
 use quote::format_ident;
 
+/// `__tape_rt`: the runtime's alias inside a generated body (see [`super::runtime`]).
+pub fn runtime_alias() -> Ident {
+    Ident::new("__tape_rt", Span::mixed_site())
+}
+
 /// `__tape_failed`: the first kernel error of a body, kept by `keep` (see
 /// [`super::kept`]).
 pub fn failed() -> Ident {

@@ -23,9 +23,26 @@ use crate::ir::{NodeId, NodeKind, ParamKind, Tape, Verbatim};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-/// The runtime, as generated code names it.
+/// The runtime, as generated function bodies name it: `__tape_rt`, which [`use_runtime`]
+/// brings into scope at the top of each body. Three tokens instead of eight for
+/// `::tape::__private`, on every one of a long function's thousands of calls: less for the
+/// macro to emit and for rustc to parse and resolve.
 pub fn runtime() -> TokenStream {
+    let alias = idents::runtime_alias();
+    quote!(#alias)
+}
+
+/// The runtime's full path, for what is outside a generated function's body (signatures,
+/// items, the tape's rows).
+pub fn runtime_path() -> TokenStream {
     quote!(::tape::__private)
+}
+
+/// `use ::tape::__private as __tape_rt;`: the first statement of every generated body that
+/// names the runtime through [`runtime`].
+pub fn use_runtime() -> TokenStream {
+    let alias = idents::runtime_alias();
+    quote!(use ::tape::__private as #alias;)
 }
 
 /// Whether a node's value local is an `Option` (it is evaluated inside a branch arm).

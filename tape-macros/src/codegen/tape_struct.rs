@@ -40,7 +40,8 @@
 
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::{
-    declare_failed, idents, is_optional, items, name_literal, return_failed, runtime, value_ref,
+    declare_failed, idents, is_optional, items, name_literal, return_failed, runtime, runtime_path,
+    use_runtime, value_ref,
 };
 use crate::ir::{Elem, NodeId, NodeKind, Tape};
 use crate::ops::Config;
@@ -51,7 +52,7 @@ use quote::quote;
 pub fn emit(tape: &Tape) -> TokenStream {
     let (vis, name) = (&tape.vis, &tape.name);
     let generics = &tape.generics;
-    let rt = runtime();
+    let (rt, use_runtime) = (runtime_path(), use_runtime());
     let strukt = idents::tape_struct(name);
     let values = idents::values_field();
     let elem = tape.elem.tokens();
@@ -172,6 +173,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
             #vis fn record #record_generics (#(#params),*) -> ::core::result::Result<Self, #rt::TapeError>
             #where_clause
             {
+                #use_runtime
                 #items
                 #declare_failed
                 #(#forward)*
@@ -261,7 +263,7 @@ fn recorded_configs(tape: &Tape) -> TokenStream {
 
 /// A recorded node's value: `evaluated(&self.values, id)?`.
 fn recorded(id: NodeId, index: usize, node_name: &TokenStream) -> TokenStream {
-    let rt = runtime();
+    let rt = runtime_path();
     let values = idents::values_field();
     let a = id.0;
     quote!(#rt::at!(#rt::evaluated(&self.#values, #a), #index, #node_name))
@@ -274,7 +276,7 @@ fn emit_arm(tape: &Tape, id: NodeId) -> Option<TokenStream> {
     if !node.requires_grad {
         return None;
     }
-    let rt = runtime();
+    let rt = runtime_path();
     let ct = idents::cotangent();
     let acc_arg = idents::acc_arg();
     let index = id.0;

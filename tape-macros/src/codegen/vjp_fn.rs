@@ -34,7 +34,9 @@
 
 use super::forward::{Purpose, emit_forward};
 use super::reverse::emit_reverse;
-use super::{declare_failed, idents, items, return_failed, runtime, value_ref};
+use super::{
+    declare_failed, idents, items, return_failed, runtime, runtime_path, use_runtime, value_ref,
+};
 use crate::ir::Tape;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -61,7 +63,8 @@ pub fn emit(tape: &Tape) -> TokenStream {
         return TokenStream::new();
     }
     let (vis, name, ret) = (&tape.vis, &tape.name, &tape.ret);
-    let rt = runtime();
+    let rt = runtime_path();
+    let use_runtime = use_runtime();
     let vjp_fn = idents::vjp_fn(name);
     let lt = idents::pullback_lifetime();
     let generic_params = &tape.generics.params;
@@ -131,6 +134,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
             #(#outlives)*
             #predicates
         {
+            #use_runtime
             #body
         }
     }
