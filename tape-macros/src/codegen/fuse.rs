@@ -721,7 +721,7 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
         let vjp = op.vjp_ident();
         // A value the VJP does not read (the op table's `reads`) is passed as the cotangent, a
         // strip of its type.
-        let value_or_zero = |n: NodeId| {
+        let read_or_cotangent = |n: NodeId| {
             if group.saved.contains(&n)
                 || group.recomputed.contains(&n)
                 || group.read_outputs.contains(&n)
@@ -732,8 +732,8 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 quote!(&#c)
             }
         };
-        let ops: Vec<_> = args.iter().map(|a| value_or_zero(*a)).collect();
-        let y = value_or_zero(*m);
+        let ops: Vec<_> = args.iter().map(|a| read_or_cotangent(*a)).collect();
+        let y = read_or_cotangent(*m);
         let cfg: Vec<_> = (0..configs.len()).map(|k| idents::config(*m, k)).collect();
         let f = quote!(#rt::ops::elem::#vjp);
         let mut terms = terms.into_iter();
@@ -757,7 +757,9 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             vec![Some(d.clone())]
         } else {
             let (p0, p1) = (partial_part(*m, 0), partial_part(*m, 1));
-            // A part that goes to an input's gradient is added there by the VJP's call itself.
+            // A part that goes to an input's gradient is added there by the VJP's call itself:
+            // the first operand's where both go to inputs, so that an input used twice (`x * x`)
+            // sums its parts in operand order, as the op-by-op VJP does.
             let input = |i: usize| {
                 let a = args[i];
                 (reached[a.0] && !group.members.contains(&a))
@@ -765,19 +767,19 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                     .flatten()
             };
             match (input(0), input(1)) {
-                (_, Some(k)) => {
-                    let dx = input_grad(k);
-                    body.push(quote_spanned! {node.span=>
-                        let #p0 = #rt::fuse::vjp2_into_rhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
-                    });
-                    vec![Some(p0), None]
-                }
-                (Some(k), None) => {
+                (Some(k), _) => {
                     let dx = input_grad(k);
                     body.push(quote_spanned! {node.span=>
                         let #p1 = #rt::fuse::vjp2_into_lhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
                     });
                     vec![None, Some(p1)]
+                }
+                (None, Some(k)) => {
+                    let dx = input_grad(k);
+                    body.push(quote_spanned! {node.span=>
+                        let #p0 = #rt::fuse::vjp2_into_rhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
+                    });
+                    vec![Some(p0), None]
                 }
                 (None, None) => {
                     body.push(quote_spanned! {node.span=>
