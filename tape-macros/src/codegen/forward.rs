@@ -1,7 +1,7 @@
 //! The forward pass, shared by `f_grad`, `f_vjp` and `FTape::record`: one `let` per node.
 //!
 //! Input: a node of the tape, e.g. node 4 = `dot(x, w)` named `z`.
-//! Output: `let __tape_v4 = keep(ops::linalg::dot(__tape_v2, __tape_v0), &mut __tape_failed, 4, "z");`,
+//! Output: `let __tape_v4 = keep(ops::linalg::dot(__tape_v2, __tape_v0), 4, "z");`,
 //! the kernel call spanned at the user's expression so that type errors point there. A node
 //! inside an arm of an `if` becomes `let __tape_v9 = if <guard> { Some(…) } else { None };`.
 

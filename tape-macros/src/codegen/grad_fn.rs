@@ -16,13 +16,13 @@
 //! pub struct LossGrad { pub value: f64, pub w: Array2<f64> }
 //!
 //! pub fn loss_grad(w: &Array2<f64>, x: &Array2<f64>) -> Result<LossGrad, TapeError> {
-//!     let mut __tape_failed = None;                        // the first kernel error
+//!     let __tape_scope = keep::Scope::enter();             // the first kernel error's slot
 //!     let __tape_v0 = w;                                   // forward: one `let` per node
 //!     let __tape_v1 = x;
-//!     let __tape_v2 = keep(ops::linalg::dot(__tape_v1, __tape_v0), &mut __tape_failed, 2, "z");
-//!     let __tape_v3 = keep(ops::reduce::sum(&__tape_v2), &mut __tape_failed, 3, "");
+//!     let __tape_v2 = keep(ops::linalg::dot(__tape_v1, __tape_v0), 2, "z");
+//!     let __tape_v3 = keep(ops::reduce::sum(&__tape_v2), 3, "");
 //!     /* reverse sweep seeded with 1: see `reverse` */
-//!     if let Some(e) = __tape_failed.take() { return Err(e); }
+//!     if let Some(e) = keep::take() { return Err(e); }
 //!     Ok(LossGrad { value: __tape_v3, w: grad_or_zeros(__tape_g0, __tape_v0) })
 //! }
 //! ```

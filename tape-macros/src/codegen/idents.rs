@@ -12,10 +12,9 @@ pub fn runtime_alias() -> Ident {
     Ident::new("__tape_rt", Span::mixed_site())
 }
 
-/// `__tape_failed`: the first kernel error of a body, kept by `keep` (see
-/// [`super::kept`]).
-pub fn failed() -> Ident {
-    Ident::new("__tape_failed", Span::mixed_site())
+/// `__tape_scope`: a body's claim on the thread's error slot (see [`super::declare_failed`]).
+pub fn scope() -> Ident {
+    Ident::new("__tape_scope", Span::mixed_site())
 }
 
 /// The local holding node `id`'s forward value.

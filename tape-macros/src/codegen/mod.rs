@@ -164,27 +164,28 @@ pub fn name_literal(tape: &Tape, id: NodeId) -> TokenStream {
 }
 
 /// A fallible kernel call of node `id` in a body that keeps its first error
-/// (`tape_runtime::keep`): `keep(call, &mut __tape_failed, 4, "z")`, the kernel's value or a
-/// placeholder after an error.
+/// (`tape_runtime::keep`): `keep(call, 4, "z")`, the kernel's value or a placeholder after an
+/// error.
 pub fn kept(tape: &Tape, id: NodeId, call: TokenStream) -> TokenStream {
-    let (rt, failed) = (runtime(), idents::failed());
+    let rt = runtime();
     let (index, name) = (id.0, name_literal(tape, id));
-    quote!(#rt::keep(#call, &mut #failed, #index, #name))
+    quote!(#rt::keep(#call, #index, #name))
 }
 
-/// `let mut __tape_failed = None;`: the first statement of a body whose kernels [`kept`] calls.
+/// `let __tape_scope = keep::Scope::enter();`: the first statement of a body whose kernels
+/// [`kept`] calls, claiming the thread's error slot until the body ends.
 pub fn declare_failed() -> TokenStream {
-    let (rt, failed) = (runtime(), idents::failed());
-    quote!(let mut #failed: ::core::option::Option<#rt::TapeError> = ::core::option::Option::None;)
+    let (rt, scope) = (runtime(), idents::scope());
+    quote!(let #scope = #rt::keep::Scope::enter();)
 }
 
 /// Returns the kept error, if a kernel failed: at the end of the body, and before code that
 /// may misbehave on a placeholder (the user's expressions reading computed values, calls).
 pub fn return_failed() -> TokenStream {
-    let failed = idents::failed();
+    let rt = runtime();
     let error = proc_macro2::Ident::new("__tape_error", proc_macro2::Span::mixed_site());
     quote! {
-        if let ::core::option::Option::Some(#error) = #failed.take() {
+        if let ::core::option::Option::Some(#error) = #rt::keep::take() {
             return ::core::result::Result::Err(#error);
         }
     }

@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! if let Some(__tape_g) = __tape_g4 { __tape_sp3 = Some(reuse::sum_splat(__tape_g, &__tape_v3)); }
-//! let __tape_v3 = keep(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, acc_to(&mut __tape_g2)), &mut __tape_failed, 3, "");
+//! let __tape_v3 = keep(reuse::splat_vjp_output(__tape_sp3, __tape_v3, elem::tanh_vjp, acc_to(&mut __tape_g2)), 3, "");
 //! ```
 //!
 //! Later code that names a moved array reads only its shape and type (a VJP's operand it does

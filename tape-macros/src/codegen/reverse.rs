@@ -10,12 +10,11 @@
 //! let mut __tape_g2 = None;
 //! let mut __tape_g0 = None;
 //! if let Some(__tape_g) = __tape_g3 {
-//!     keep(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, acc_to(&mut __tape_g2)),
-//!          &mut __tape_failed, 3, "");
+//!     keep(ops::reduce::sum_vjp(__tape_g, &__tape_v2, &__tape_v3, acc_to(&mut __tape_g2)), 3, "");
 //! }
 //! if let Some(__tape_g) = __tape_g2 {
 //!     keep(ops::linalg::dot_vjp(__tape_g, __tape_v1, __tape_v0, &__tape_v2,
-//!                               acc_skip(), acc_to(&mut __tape_g0)), &mut __tape_failed, 2, "z");
+//!                               acc_skip(), acc_to(&mut __tape_g0)), 2, "z");
 //! }
 //! ```
 //!
