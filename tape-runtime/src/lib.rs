@@ -114,8 +114,8 @@ macro_rules! at {
     };
 }
 
-/// Attaches the node an error happened at (generated code calls it through [`at!`]): `name`
-/// is the node's source name, or `""` for a node without one.
+/// Attaches the node an error happened at (generated code calls it through [`at!`] and
+/// [`keep()`]): `name` is the node's source name, or `""` for a node without one.
 #[cold]
 #[inline(never)]
 pub fn located(error: TapeError, id: usize, name: &'static str) -> TapeError {
