@@ -545,37 +545,25 @@ pub fn vjp2<F: Float>(
     (da, db)
 }
 
-/// [`vjp2`] whose second part is added straight into an input's gradient (as [`add_to`]):
-/// one call where a chain of products would make two, each a cost to type-check.
+/// [`vjp2`] whose part for operand `into` (0 or 1) is added straight into an input's gradient
+/// (as [`add_to`]), returning the other operand's part: one call where a chain of products
+/// would make two, each a cost to type-check.
 #[inline(always)]
-pub fn vjp2_into_rhs<F: Float>(
+#[allow(clippy::too_many_arguments)]
+pub fn vjp2_into<F: Float>(
     g: &Strip<F>,
     a: &Strip<F>,
     b: &Strip<F>,
     f: impl Fn(F, F, F) -> (F, F),
+    into: usize,
     total: &mut [F],
     base: usize,
     len: usize,
 ) -> Strip<F> {
     let (da, db) = vjp2(g, a, b, f);
-    add_to(total, &db, base, len);
-    da
-}
-
-/// [`vjp2`] whose first part is added straight into an input's gradient (as [`add_to`]).
-#[inline(always)]
-pub fn vjp2_into_lhs<F: Float>(
-    g: &Strip<F>,
-    a: &Strip<F>,
-    b: &Strip<F>,
-    f: impl Fn(F, F, F) -> (F, F),
-    total: &mut [F],
-    base: usize,
-    len: usize,
-) -> Strip<F> {
-    let (da, db) = vjp2(g, a, b, f);
-    add_to(total, &da, base, len);
-    db
+    let (added, other) = if into == 0 { (da, db) } else { (db, da) };
+    add_to(total, &added, base, len);
+    other
 }
 
 #[cfg(test)]

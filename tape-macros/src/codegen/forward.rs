@@ -6,7 +6,7 @@
 //! inside an arm of an `if` becomes `let __tape_v9 = if <guard> { Some(…) } else { None };`.
 
 use super::{
-    guard_holds, idents, is_optional, kept, name_literal, return_failed, runtime, scalar_path,
+    guard_holds, idents, is_optional, kept, name_literal, return_kept, runtime, scalar_path,
     scalar_value, value_as_written, value_ref, verbatim,
 };
 use crate::ir::{CallArg, NodeId, NodeKind, Tape};
@@ -186,7 +186,7 @@ pub fn emit_forward(tape: &Tape, id: NodeId, purpose: Purpose) -> TokenStream {
             };
             // The callee runs its own code on the arguments: no placeholders, and its errors
             // after an earlier one here.
-            let failed = return_failed();
+            let failed = return_kept();
             quote!(#failed #check #forward)
         }
     }

@@ -767,19 +767,15 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                     .flatten()
             };
             match (input(0), input(1)) {
-                (Some(k), _) => {
-                    let dx = input_grad(k);
+                (Some(k), _) | (None, Some(k)) => {
+                    let into = usize::from(input(0).is_none());
+                    let (dx, kept) = (input_grad(k), partial_part(*m, 1 - into));
                     body.push(quote_spanned! {node.span=>
-                        let #p1 = #rt::fuse::vjp2_into_lhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
+                        let #kept = #rt::fuse::vjp2_into(&#c, #(#ops,)* #f, #into, &mut #dx, #base, #len);
                     });
-                    vec![None, Some(p1)]
-                }
-                (None, Some(k)) => {
-                    let dx = input_grad(k);
-                    body.push(quote_spanned! {node.span=>
-                        let #p0 = #rt::fuse::vjp2_into_rhs(&#c, #(#ops,)* #f, &mut #dx, #base, #len);
-                    });
-                    vec![Some(p0), None]
+                    let mut parts = vec![None, None];
+                    parts[1 - into] = Some(kept);
+                    parts
                 }
                 (None, None) => {
                     body.push(quote_spanned! {node.span=>

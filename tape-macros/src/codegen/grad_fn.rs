@@ -36,7 +36,7 @@ use super::reuse;
 use super::reverse;
 use super::{cse, eager, fuse, indexed, schedule};
 use super::{
-    declare_failed, idents, items, return_failed, runtime, runtime_path, use_runtime, value_ref,
+    enter_scope, idents, items, return_kept, runtime, runtime_path, use_runtime, value_ref,
     verbatim,
 };
 use crate::ir::{Elem, NodeKind, ParamKind, Tape};
@@ -323,14 +323,14 @@ fn emit_body(tape: &Tape, groups: &[fuse::Group], unfused: &TokenStream) -> Toke
         }
         None => (TokenStream::new(), TokenStream::new()),
     };
-    let failed = declare_failed();
+    let failed = enter_scope();
     let units = std::iter::once(Unit::Fixed(quote!(#failed #(#early_slots)*)))
         .chain(early)
         .chain(forward)
         .chain(std::iter::once(Unit::Free(aux_bind)))
         .chain(reverse)
         .collect();
-    let failed = return_failed();
+    let failed = return_kept();
     let tail = quote! {
         #failed
         ::core::result::Result::Ok(#strukt { value: #out, #aux_field #(#fields,)* })

@@ -12,7 +12,7 @@ pub fn runtime_alias() -> Ident {
     Ident::new("__tape_rt", Span::mixed_site())
 }
 
-/// `__tape_scope`: a body's claim on the thread's error slot (see [`super::declare_failed`]).
+/// `__tape_scope`: a body's claim on the thread's error slot (see [`super::enter_scope`]).
 pub fn scope() -> Ident {
     Ident::new("__tape_scope", Span::mixed_site())
 }

@@ -126,7 +126,7 @@ pub fn verbatim(tape: &Tape, code: &Verbatim) -> TokenStream {
                 NodeKind::Op { .. } | NodeKind::Call { .. } | NodeKind::Select { .. }
             )
         })
-        .then(return_failed);
+        .then(return_kept);
     let binds = code.captures.iter().map(|c| {
         let name = &c.ident;
         let value = if c.shape_only {
@@ -174,14 +174,14 @@ pub fn kept(tape: &Tape, id: NodeId, call: TokenStream) -> TokenStream {
 
 /// `let __tape_scope = keep::Scope::enter();`: the first statement of a body whose kernels
 /// [`kept`] calls, claiming the thread's error slot until the body ends.
-pub fn declare_failed() -> TokenStream {
+pub fn enter_scope() -> TokenStream {
     let (rt, scope) = (runtime(), idents::scope());
     quote!(let #scope = #rt::keep::Scope::enter();)
 }
 
 /// Returns the kept error, if a kernel failed: at the end of the body, and before code that
 /// may misbehave on a placeholder (the user's expressions reading computed values, calls).
-pub fn return_failed() -> TokenStream {
+pub fn return_kept() -> TokenStream {
     let rt = runtime();
     let error = proc_macro2::Ident::new("__tape_error", proc_macro2::Span::mixed_site());
     quote! {

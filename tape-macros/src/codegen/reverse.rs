@@ -28,7 +28,7 @@ use super::fuse::{self, Group};
 use super::indexed::{Indexed, declare_index_total, emit_add, emit_join, indexed};
 use super::reuse::{self, Plan};
 use super::{
-    idents, is_optional, kept, name_literal, return_failed, runtime, scalar_path, scalar_value,
+    idents, is_optional, kept, name_literal, return_kept, runtime, scalar_path, scalar_value,
     value_ref,
 };
 use crate::ir::{NodeId, NodeKind, Tape};
@@ -285,7 +285,7 @@ pub fn emit_block(
             };
             let local = syn::Ident::new("__tape_pullback", Span::mixed_site());
             // The callee's pullback returns its own errors: after an earlier one here.
-            let failed = return_failed();
+            let failed = return_kept();
             quote! {
                 #failed
                 #(#decls)*

@@ -40,7 +40,7 @@
 
 use super::forward::{Purpose, emit_forward, tape_table};
 use super::{
-    declare_failed, idents, is_optional, items, name_literal, return_failed, runtime, runtime_path,
+    enter_scope, idents, is_optional, items, name_literal, return_kept, runtime, runtime_path,
     use_runtime, value_ref,
 };
 use crate::ir::{Elem, NodeId, NodeKind, Tape};
@@ -135,7 +135,7 @@ pub fn emit(tape: &Tape) -> TokenStream {
          `backward_sparse`, …). [`{grad_fn}`] is the fast path for parameter gradients.\n\n{}",
         tape_table(tape)
     );
-    let (declare_failed, return_failed) = (declare_failed(), return_failed());
+    let (enter_scope, return_kept) = (enter_scope(), return_kept());
     let record_doc = format!(
         "Runs `{name}`'s forward pass, keeping every node's value.\n\n# Errors\n\nAs \
          `{name}`'s forward pass: a kernel's shape, axis or domain error, naming the node."
@@ -175,9 +175,9 @@ pub fn emit(tape: &Tape) -> TokenStream {
             {
                 #use_runtime
                 #items
-                #declare_failed
+                #enter_scope
                 #(#forward)*
-                #return_failed
+                #return_kept
                 ::core::result::Result::Ok(Self {
                     #values: ::std::vec![#(#recorded),*],
                     #configs_field: #configs,

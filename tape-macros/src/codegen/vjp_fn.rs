@@ -35,7 +35,7 @@
 use super::forward::{Purpose, emit_forward};
 use super::reverse::emit_reverse;
 use super::{
-    declare_failed, idents, items, return_failed, runtime, runtime_path, use_runtime, value_ref,
+    enter_scope, idents, items, return_kept, runtime, runtime_path, use_runtime, value_ref,
 };
 use crate::ir::Tape;
 use proc_macro2::{Span, TokenStream};
@@ -168,7 +168,7 @@ fn emit_body(tape: &Tape, acc_args: &[syn::Ident], acc_types: &[TokenStream]) ->
         }
     });
     // The forward pass and the pullback each keep their first error (see `keep`).
-    let (declare, check) = (declare_failed(), return_failed());
+    let (declare, check) = (enter_scope(), return_kept());
     quote! {
         #items
         #declare
