@@ -455,8 +455,8 @@ mod tests {
             let out = crate::expand::differentiable(TokenStream::new(), f).to_string();
             out.matches("(| __tape_live |").count()
         };
-        // Six nodes a step: 600 nodes are cut into blocks, 60 are left whole.
-        assert!(blocks(100) >= 10, "{}", blocks(100));
+        // Six nodes a step: 1,200 nodes are cut into blocks, 60 are left whole.
+        assert!(blocks(200) >= 10, "{}", blocks(200));
         assert_eq!(blocks(10), 0);
     }
 

@@ -191,6 +191,9 @@ pub fn emit_block(
     let ct = idents::cotangent();
     let index = id.0;
     let node_name = name_literal(tape, id);
+    if let Some(call) = emit_scalar_pass(tape, id, reached) {
+        return Some(call);
+    }
     let body = match &node.kind {
         NodeKind::Param(_) | NodeKind::Const(_) | NodeKind::Cond(_) => return None,
         NodeKind::Op { op, args, .. } if op.name == "index" && indexed.contains(&args[0]) => {
@@ -300,4 +303,34 @@ pub fn emit_block(
             #body
         }
     })
+}
+
+/// A scalar `a + b` or `a − b` of two different operands, whose VJP passes the cotangent on:
+/// `ops::elem::add_back(__tape_gK, &mut __tape_gA, &mut __tape_gB)`, one call without an
+/// `if let` (a running sum of a thousand terms is a thousand of them). An operand that needs
+/// no gradient gets a slot of its own that nothing reads.
+fn emit_scalar_pass(tape: &Tape, id: NodeId, reached: &[bool]) -> Option<TokenStream> {
+    let NodeKind::Op { op, args, .. } = &tape.node(id).kind else {
+        return None;
+    };
+    let back = match op.name {
+        "add" => "add_back",
+        "sub" => "sub_back",
+        _ => return None,
+    };
+    if !scalar_path(tape, id) || args.len() != 2 || args[0] == args[1] {
+        return None;
+    }
+    let rt = runtime();
+    let back = syn::Ident::new(back, tape.node(id).span);
+    let g = idents::grad(id);
+    let slots = args.iter().map(|a| {
+        if reached[a.0] {
+            let slot = idents::grad(*a);
+            quote!(&mut #slot)
+        } else {
+            quote!(&mut ::core::option::Option::None)
+        }
+    });
+    Some(quote!(#rt::ops::elem::#back(#g, #(#slots),*);))
 }

@@ -340,6 +340,26 @@ pub fn clamp_vjp<F: Float>(g: F, x: F, _y: F, lo: F, hi: F) -> F {
     if x > lo && x < hi { g } else { F::zero() }
 }
 
+/// The whole reverse step of a scalar `a + b`: its cotangent, if one reached it, added to
+/// both operands' slots (`a`'s first). Generated code calls it for running sums: one call
+/// where [`add_vjp`] and two [`accumulate`]s make three, each a cost to type-check.
+#[inline(always)]
+pub fn add_back<F: Float>(g: Option<F>, da: &mut Option<F>, db: &mut Option<F>) {
+    if let Some(g) = g {
+        accumulate(da, g);
+        accumulate(db, g);
+    }
+}
+
+/// [`add_back`] for `a − b`: `b` receives `−ḡ`.
+#[inline(always)]
+pub fn sub_back<F: Float>(g: Option<F>, da: &mut Option<F>, db: &mut Option<F>) {
+    if let Some(g) = g {
+        accumulate(da, g);
+        accumulate(db, -g);
+    }
+}
+
 /// Adds a scalar contribution to a scalar gradient slot: moved into an empty one, added to a
 /// filled one.
 #[inline(always)]
@@ -348,4 +368,22 @@ pub fn accumulate<F: Float>(slot: &mut Option<F>, contribution: F) {
         Some(total) => total + contribution,
         None => contribution,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{add_back, sub_back};
+
+    #[test]
+    fn sums_pass_their_cotangent_on_into_empty_and_filled_slots() {
+        let (mut a, mut b) = (None, Some(1.0));
+        add_back(Some(2.0), &mut a, &mut b);
+        assert_eq!((a, b), (Some(2.0), Some(3.0)));
+        sub_back(Some(0.5), &mut a, &mut b);
+        assert_eq!((a, b), (Some(2.5), Some(2.5)));
+        // Without a cotangent nothing changes, not even an empty slot.
+        let mut c = None;
+        sub_back(None, &mut a, &mut c);
+        assert_eq!((a, c), (Some(2.5), None));
+    }
 }
