@@ -29,7 +29,7 @@
 //! returns the gradient computed op by op. Any other unit that can `return` early stays in
 //! the function itself, between blocks.
 
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::TokenStream;
 use quote::quote;
 use std::collections::BTreeSet;
 
@@ -250,8 +250,8 @@ impl Analyzed {
     }
 }
 
-/// One pass over a unit's tokens (each identifier's text is read once: in a proc macro every
-/// read is a call into the compiler).
+/// One pass over a unit's tokens, read from their printed text: in a proc macro every token
+/// read from a `TokenStream` is a call into the compiler, printing the unit is one.
 #[derive(Default)]
 struct Scan {
     /// Tokens seen, inside groups too.
@@ -272,75 +272,285 @@ struct Scan {
 
 impl Scan {
     fn top_level(&mut self, tokens: &TokenStream) {
-        let (mut in_pattern, mut after_if) = (false, false);
-        for tree in tokens.clone() {
+        let text = tokens.to_string();
+        // `in_pattern`: after a top-level `let`; `in_group`: inside a group that opened there.
+        let (mut depth, mut in_pattern, mut in_group, mut after_if) = (0usize, false, false, false);
+        for token in (Lexer { text: &text, at: 0 }) {
+            let top = depth == 0;
             let mut is_if = false;
-            match &tree {
-                TokenTree::Ident(ident) => {
-                    let name = self.ident(ident);
-                    match name.as_str() {
-                        "let" => in_pattern = !after_if,
-                        "if" | "while" => is_if = true,
-                        _ if in_pattern && is_node_local(&name) => {
-                            self.defines.insert(name);
-                        }
+            match token {
+                Token::Ident(name) => {
+                    self.size += 1;
+                    match name {
+                        "return" => self.returns = true,
+                        FALLBACK => self.falls_back = true,
+                        super::fuse::STRIP_LOOP => self.loops = true,
+                        "let" if top => in_pattern = !after_if,
+                        "if" | "while" if top => is_if = true,
                         _ => {}
                     }
+                    if is_node_local(name) {
+                        self.mentions.insert(name.to_string());
+                        if in_group || (top && in_pattern) {
+                            self.defines.insert(name.to_string());
+                        }
+                    }
                 }
-                TokenTree::Punct(p) => {
+                Token::Open => {
                     self.size += 1;
-                    if matches!(p.as_char(), '=' | ':' | ';') {
+                    in_group |= top && in_pattern;
+                    depth += 1;
+                }
+                Token::Close => {
+                    depth = depth.saturating_sub(1);
+                    in_group &= depth > 0;
+                }
+                Token::Punct(c) => {
+                    self.size += 1;
+                    if top && matches!(c, b'=' | b':' | b';') {
                         in_pattern = false;
                     }
                 }
-                TokenTree::Group(group) => {
-                    self.size += 1;
-                    let inner = self.nested(&group.stream());
-                    if in_pattern {
-                        self.defines.extend(inner);
-                    }
-                }
-                TokenTree::Literal(_) => self.size += 1,
+                Token::Literal => self.size += 1,
             }
-            after_if = is_if;
+            if top {
+                after_if = is_if;
+            }
+        }
+    }
+}
+
+/// A token of printed Rust code, as far as [`Scan`] tells them apart.
+#[derive(Debug, PartialEq)]
+enum Token<'a> {
+    /// An identifier or keyword (`r#name` for a raw one).
+    Ident(&'a str),
+    /// `(`, `[` or `{`.
+    Open,
+    /// `)`, `]` or `}`.
+    Close,
+    /// A punctuation character.
+    Punct(u8),
+    /// A string, character or number literal, or a lifetime.
+    Literal,
+}
+
+/// The tokens of printed Rust code: literals are skipped whole, so that a string holding
+/// `let` or a brace reads as one token.
+struct Lexer<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Token<'a>;
+
+    // Written with plain indexing and `matches!`, no closures or `get`: the proc macro runs
+    // unoptimized under `cargo check`, where each of those is a call per byte.
+    fn next(&mut self) -> Option<Token<'a>> {
+        let bytes = self.text.as_bytes();
+        loop {
+            while self.at < bytes.len() && matches!(bytes[self.at], b' ' | b'\n' | b'\t' | b'\r') {
+                self.at += 1;
+            }
+            if self.at + 1 < bytes.len() && bytes[self.at] == b'/' {
+                match bytes[self.at + 1] {
+                    b'/' => {
+                        self.skip_line_comment();
+                        continue;
+                    }
+                    b'*' => {
+                        self.skip_block_comment();
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            break;
+        }
+        if self.at >= bytes.len() {
+            return None;
+        }
+        let first = bytes[self.at];
+        let token = match first {
+            b'(' | b'[' | b'{' => {
+                self.at += 1;
+                Token::Open
+            }
+            b')' | b']' | b'}' => {
+                self.at += 1;
+                Token::Close
+            }
+            b'"' => {
+                self.string();
+                Token::Literal
+            }
+            b'\'' => {
+                self.quote();
+                Token::Literal
+            }
+            b'0'..=b'9' => {
+                self.number();
+                Token::Literal
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' | 0x80.. => {
+                let start = self.at;
+                self.ident();
+                let word = &self.text[start..self.at];
+                let after = if self.at < bytes.len() {
+                    bytes[self.at]
+                } else {
+                    b' '
+                };
+                match (word, after) {
+                    ("r" | "br" | "cr", b'#' | b'"') if self.raw_string() => Token::Literal,
+                    ("r", b'#') => {
+                        self.at += 1;
+                        self.ident();
+                        Token::Ident(&self.text[start..self.at])
+                    }
+                    ("b" | "c", b'"') => {
+                        self.string();
+                        Token::Literal
+                    }
+                    ("b", b'\'') => {
+                        self.quote();
+                        Token::Literal
+                    }
+                    _ => Token::Ident(word),
+                }
+            }
+            _ => {
+                self.at += 1;
+                Token::Punct(first)
+            }
+        };
+        Some(token)
+    }
+}
+
+impl Lexer<'_> {
+    /// Past the bytes of an identifier (or a number's digits and suffix): ASCII letters,
+    /// digits and `_`, and any byte of a non-ASCII character (outside literals, only
+    /// identifiers hold those).
+    fn ident(&mut self) {
+        let bytes = self.text.as_bytes();
+        while self.at < bytes.len()
+            && matches!(bytes[self.at], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | 0x80..)
+        {
+            self.at += 1;
         }
     }
 
-    /// Scans a group's tokens and returns the node locals among them.
-    fn nested(&mut self, tokens: &TokenStream) -> Vec<String> {
-        let mut found = Vec::new();
-        for tree in tokens.clone() {
-            match &tree {
-                TokenTree::Ident(ident) => {
-                    let name = self.ident(ident);
-                    if is_node_local(&name) {
-                        found.push(name);
-                    }
-                }
-                TokenTree::Group(group) => {
-                    self.size += 1;
-                    found.extend(self.nested(&group.stream()));
-                }
-                TokenTree::Punct(_) | TokenTree::Literal(_) => self.size += 1,
+    /// A `"…"` literal from its opening quote, with its suffix.
+    fn string(&mut self) {
+        let bytes = self.text.as_bytes();
+        self.at += 1;
+        while self.at < bytes.len() {
+            let b = bytes[self.at];
+            self.at += if b == b'\\' { 2 } else { 1 };
+            if b == b'"' {
+                break;
             }
         }
-        found
+        self.at = self.at.min(bytes.len());
+        self.ident();
     }
 
-    /// Counts and records an identifier, and returns its text.
-    fn ident(&mut self, ident: &proc_macro2::Ident) -> String {
-        self.size += 1;
-        let name = ident.to_string();
-        if name == "return" {
-            self.returns = true;
-        } else if name == FALLBACK {
-            self.falls_back = true;
-        } else if name == super::fuse::STRIP_LOOP {
-            self.loops = true;
-        } else if is_node_local(&name) {
-            self.mentions.insert(name.clone());
+    /// A raw string from the `#`s or quote after its prefix; `false` (nothing read) where
+    /// the `#`s start a raw identifier instead.
+    fn raw_string(&mut self) -> bool {
+        let bytes = self.text.as_bytes();
+        let mut quote = self.at;
+        while quote < bytes.len() && bytes[quote] == b'#' {
+            quote += 1;
         }
-        name
+        if quote >= bytes.len() || bytes[quote] != b'"' {
+            return false;
+        }
+        let hashes = quote - self.at;
+        self.at = quote + 1;
+        while self.at < bytes.len() {
+            let close = bytes[self.at] == b'"'
+                && bytes.len() - self.at > hashes
+                && bytes[self.at + 1..=self.at + hashes]
+                    .iter()
+                    .all(|b| *b == b'#');
+            self.at += 1;
+            if close {
+                self.at += hashes;
+                break;
+            }
+        }
+        self.ident();
+        true
+    }
+
+    /// A character literal or a lifetime, from its quote.
+    fn quote(&mut self) {
+        let bytes = self.text.as_bytes();
+        self.at += 1;
+        if self.at < bytes.len() && bytes[self.at] == b'\\' {
+            self.at += 2;
+            while self.at < bytes.len() && bytes[self.at] != b'\'' {
+                self.at += 1;
+            }
+            self.at = (self.at + 1).min(bytes.len());
+            return;
+        }
+        let width = self.text[self.at..]
+            .chars()
+            .next()
+            .map_or(0, char::len_utf8);
+        if self.at + width < bytes.len() && bytes[self.at + width] == b'\'' {
+            self.at += width + 1;
+        } else {
+            self.ident();
+        }
+    }
+
+    /// A number, with a fraction and an exponent's sign where it has them.
+    fn number(&mut self) {
+        let bytes = self.text.as_bytes();
+        let hex = self.text[self.at..].starts_with("0x");
+        loop {
+            self.ident();
+            if self.at + 1 >= bytes.len() || !bytes[self.at + 1].is_ascii_digit() {
+                return;
+            }
+            match bytes[self.at] {
+                b'.' => self.at += 1,
+                b'+' | b'-' if !hex && matches!(bytes[self.at - 1], b'e' | b'E') => self.at += 1,
+                _ => return,
+            }
+        }
+    }
+
+    fn skip_line_comment(&mut self) {
+        let rest = &self.text[self.at..];
+        self.at += rest.find('\n').unwrap_or(rest.len());
+    }
+
+    fn skip_block_comment(&mut self) {
+        let bytes = self.text.as_bytes();
+        let mut depth = 0usize;
+        while self.at + 1 < bytes.len() {
+            match (bytes[self.at], bytes[self.at + 1]) {
+                (b'/', b'*') => {
+                    depth += 1;
+                    self.at += 2;
+                }
+                (b'*', b'/') => {
+                    depth -= 1;
+                    self.at += 2;
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                _ => self.at += 1,
+            }
+        }
+        self.at = bytes.len();
     }
 }
 
@@ -357,25 +567,44 @@ fn mentions(tokens: &TokenStream) -> BTreeSet<String> {
 /// view) then the
 /// node id (and for configs `_` and an index); or the auxiliary output, `__tape_aux`.
 fn is_node_local(name: &str) -> bool {
+    const PREFIXES: [&[u8]; 12] = [
+        b"v", b"g", b"p", b"s", b"c", b"fuse", b"t", b"w", b"sp", b"m", b"ix", b"xa",
+    ];
+    // Plain indexing, as in `Lexer`: this runs for every identifier of the generated code.
+    let bytes = name.as_bytes();
+    if bytes.len() < 8 || bytes[..7] != *b"__tape_" {
+        return false;
+    }
     if name == "__tape_aux" {
         return true;
     }
-    const PREFIXES: [&str; 12] = [
-        "v", "g", "p", "s", "c", "fuse", "t", "w", "sp", "m", "ix", "xa",
-    ];
-    let Some(rest) = name.strip_prefix("__tape_") else {
+    let rest = &bytes[7..];
+    let mut at = 0;
+    while at < rest.len() && rest[at].is_ascii_lowercase() {
+        at += 1;
+    }
+    let prefix = &rest[..at];
+    if !PREFIXES.contains(&prefix) {
         return false;
+    }
+    // The node id, then for a config `_` and its index.
+    let digits = |at: &mut usize| {
+        let start = *at;
+        while *at < rest.len() && rest[*at].is_ascii_digit() {
+            *at += 1;
+        }
+        *at > start
     };
-    let digits = rest.trim_start_matches(|c: char| c.is_ascii_lowercase());
-    let prefix = &rest[..rest.len() - digits.len()];
-    let mut parts = digits.splitn(2, '_');
-    let id_ok =
-        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
-    PREFIXES.contains(&prefix)
-        && id_ok(parts.next())
-        && parts
-            .next()
-            .is_none_or(|index| prefix == "c" && id_ok(Some(index)))
+    if !digits(&mut at) {
+        return false;
+    }
+    if at == rest.len() {
+        return true;
+    }
+    prefix == b"c" && rest[at] == b'_' && {
+        at += 1;
+        digits(&mut at) && at == rest.len()
+    }
 }
 
 #[cfg(test)]
@@ -437,6 +666,51 @@ mod tests {
             .fixed
         );
         assert!(Analyzed::new(Unit::Fixed(quote!(let mut __tape_g1 = None;))).fixed);
+    }
+
+    #[test]
+    fn literals_and_comments_hide_what_they_hold() {
+        let text = r##"let __tape_v1 = f("let __tape_v2 = {\" }", '{', '\'', b'}', 'é',
+            r#"}" __tape_v3"#, br"{", 'a, 1e-5, 0x1e-5, 1.5f64, r#match, x.0);
+            // let __tape_v4 = {
+            /* __tape_v5 /* { */ ( */ let (__tape_v6, __tape_v7): T = é;"##;
+        let tokens: Vec<Token> = Lexer { text, at: 0 }.collect();
+        let idents: Vec<&str> = tokens
+            .iter()
+            .filter_map(|t| match t {
+                Token::Ident(name) => Some(*name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            idents,
+            [
+                "let",
+                "__tape_v1",
+                "f",
+                "r#match",
+                "x",
+                "let",
+                "__tape_v6",
+                "__tape_v7",
+                "T",
+                "é"
+            ]
+        );
+        let count = |want: Token| tokens.iter().filter(|t| **t == want).count();
+        assert_eq!((count(Token::Open), count(Token::Close)), (2, 2));
+        // The string, four characters, the raw strings, the lifetime, four numbers, `0`.
+        assert_eq!(count(Token::Literal), 13);
+        // The exponent's sign is the number's; a hexadecimal number's `-` is a minus.
+        assert_eq!(count(Token::Punct(b'-')), 1);
+        let mut scan = Scan::default();
+        scan.top_level(&text.parse().expect("the text is Rust tokens"));
+        let names = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            scan.defines,
+            names(&["__tape_v1", "__tape_v6", "__tape_v7"])
+        );
+        assert_eq!(scan.mentions, scan.defines);
     }
 
     #[test]
