@@ -91,6 +91,10 @@ pub struct OpSpec {
     /// such a member and has its operands' strips at hand, it computes the member again
     /// rather than keep a copy of it (the steps of a chain keep half as much).
     pub cheap: bool,
+    /// A sum or difference (`add`, `sub`): its VJP passes the cotangent on to both operands,
+    /// negated for a difference's second. A running sum is made of them, and a scalar one
+    /// reverses in one call, `ops::elem::<kernel>_back`.
+    pub passes: bool,
 }
 
 /// Which halves of an elementwise op a fused loop calls out of line, so that a chain of many
@@ -143,6 +147,7 @@ const fn op(
         heavy: Heavy::Neither,
         strip: None,
         cheap: false,
+        passes: false,
     }
 }
 
@@ -241,6 +246,14 @@ impl OpSpec {
         }
     }
 
+    /// The same row, for a sum or difference (see [`OpSpec::passes`]).
+    const fn passes(self) -> OpSpec {
+        OpSpec {
+            passes: true,
+            ..self
+        }
+    }
+
     /// The same row, computed by kernel `kernel`.
     const fn kernel(self, kernel: &'static str) -> OpSpec {
         OpSpec { kernel, ..self }
@@ -263,6 +276,17 @@ impl OpSpec {
             &format!("{}_vjp", self.kernel),
             proc_macro2::Span::call_site(),
         )
+    }
+
+    /// The reverse step of a scalar sum or difference, `add_back`, for an op that
+    /// [`passes`](OpSpec::passes) its cotangent on.
+    pub fn back_ident(&self) -> Option<proc_macro2::Ident> {
+        self.passes.then(|| {
+            proc_macro2::Ident::new(
+                &format!("{}_back", self.kernel),
+                proc_macro2::Span::call_site(),
+            )
+        })
     }
 
     /// The same row, for an op that always returns a scalar.
@@ -290,8 +314,8 @@ const USIZE: &[Config] = &[Config::Usize];
 #[rustfmt::skip]
 pub static OPS: &[OpSpec] = &[
     // arithmetic
-    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(NOTHING).cheap(),
-    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(NOTHING).cheap(),
+    op("add", "arith", &[Binary("+")], 2, NONE).elementwise(NOTHING).cheap().passes(),
+    op("sub", "arith", &[Binary("-")], 2, NONE).elementwise(NOTHING).cheap().passes(),
     op("mul", "arith", &[Binary("*")], 2, NONE).elementwise(OPERANDS).cheap(),
     op("div", "arith", &[Binary("/")], 2, NONE).elementwise(OPERANDS),
     op("neg", "arith", &[Unary("-"), Function("neg")], 1, NONE).elementwise(NOTHING).cheap(),

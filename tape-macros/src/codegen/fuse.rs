@@ -756,7 +756,6 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
             body.push(quote_spanned!(node.span=> let #d: #rt::fuse::Strip<#elem> = #call;));
             vec![Some(d.clone())]
         } else {
-            let (p0, p1) = (partial_part(*m, 0), partial_part(*m, 1));
             // A part that goes to an input's gradient is added there by the VJP's call itself:
             // the first operand's where both go to inputs, so that an input used twice (`x * x`)
             // sums its parts in operand order, as the op-by-op VJP does.
@@ -765,10 +764,10 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                 (reached[a.0] && !group.members.contains(&a))
                     .then(|| group.inputs.iter().position(|x| *x == a))
                     .flatten()
+                    .map(|k| (i, k))
             };
-            match (input(0), input(1)) {
-                (Some(k), _) | (None, Some(k)) => {
-                    let into = usize::from(input(0).is_none());
+            match input(0).or_else(|| input(1)) {
+                Some((into, k)) => {
                     let (dx, kept) = (input_grad(k), partial_part(*m, 1 - into));
                     body.push(quote_spanned! {node.span=>
                         let #kept = #rt::fuse::vjp2_into(&#c, #(#ops,)* #f, #into, &mut #dx, #base, #len);
@@ -777,7 +776,8 @@ pub fn emit_backward(tape: &Tape, group: &Group, reached: &[bool]) -> TokenStrea
                     parts[1 - into] = Some(kept);
                     parts
                 }
-                (None, None) => {
+                None => {
+                    let (p0, p1) = (partial_part(*m, 0), partial_part(*m, 1));
                     body.push(quote_spanned! {node.span=>
                         let (#p0, #p1) = #rt::fuse::vjp2(&#c, #(#ops,)* #f);
                     });

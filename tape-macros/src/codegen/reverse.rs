@@ -305,24 +305,21 @@ pub fn emit_block(
     })
 }
 
-/// A scalar `a + b` or `a − b` of two different operands, whose VJP passes the cotangent on:
+/// A scalar `a + b` or `a − b` of two different operands (an op that
+/// [`passes`](crate::ops::OpSpec::passes) its cotangent on):
 /// `ops::elem::add_back(__tape_gK, &mut __tape_gA, &mut __tape_gB)`, one call without an
 /// `if let` (a running sum of a thousand terms is a thousand of them). An operand that needs
 /// no gradient gets a slot of its own that nothing reads.
 fn emit_scalar_pass(tape: &Tape, id: NodeId, reached: &[bool]) -> Option<TokenStream> {
-    let NodeKind::Op { op, args, .. } = &tape.node(id).kind else {
+    let node = tape.node(id);
+    let NodeKind::Op { op, args, .. } = &node.kind else {
         return None;
     };
-    let back = match op.name {
-        "add" => "add_back",
-        "sub" => "sub_back",
-        _ => return None,
-    };
+    let back = op.back_ident()?;
     if !scalar_path(tape, id) || args.len() != 2 || args[0] == args[1] {
         return None;
     }
     let rt = runtime();
-    let back = syn::Ident::new(back, tape.node(id).span);
     let g = idents::grad(id);
     let slots = args.iter().map(|a| {
         if reached[a.0] {
@@ -332,5 +329,5 @@ fn emit_scalar_pass(tape: &Tape, id: NodeId, reached: &[bool]) -> Option<TokenSt
             quote!(&mut ::core::option::Option::None)
         }
     });
-    Some(quote!(#rt::ops::elem::#back(#g, #(#slots),*);))
+    Some(quote_spanned!(node.span=> #rt::ops::elem::#back(#g, #(#slots),*);))
 }

@@ -64,7 +64,7 @@ pub fn chains(tape: &Tape) -> HashMap<NodeId, Vec<NodeId>> {
 
 /// A scalar addition or subtraction on the scalar path.
 fn is_sum(tape: &Tape, id: NodeId) -> bool {
-    matches!(&tape.node(id).kind, NodeKind::Op { op, .. } if matches!(op.name, "add" | "sub"))
+    matches!(&tape.node(id).kind, NodeKind::Op { op, .. } if op.passes)
         && scalar_path(tape, id)
         && tape.node(id).group.is_none()
 }
